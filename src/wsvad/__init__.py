@@ -1,0 +1,11 @@
+"""wsvad: weakly-supervised video anomaly detection on one core.
+
+Example:
+    >>> import wsvad
+    >>> wsvad.methods.names()
+    ['mil', 'rtfm']
+"""
+
+__version__ = "0.1.0"
+
+from wsvad import methods  # noqa: E402,F401  (registers the methods)

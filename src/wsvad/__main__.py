@@ -1,0 +1,3 @@
+from wsvad.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,109 @@
+"""Shared building blocks: the relation network (RTFM's MTN, reused by SSRL's PSR/VTR), the
+snippet classifier, top-k selection and feature magnitudes."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class NonLocal1d(nn.Module):
+    """Dot-product non-local block over the time axis (Wang et al. 2018), as in RTFM's TSA.
+
+    ``x [N, C, T]`` → ``x + BN(W · (softmax-free) (θx)ᵀ(φx)/T · g(x))``; the output BN starts at
+    zero so the block begins as the identity (RTFM Eq. 5: F^(TSA) = F^(c4) + F^(c)).
+    """
+
+    def __init__(self, channels: int, inner: int | None = None):
+        super().__init__()
+        inner = inner or max(channels // 2, 1)
+        self.g = nn.Conv1d(channels, inner, 1)
+        self.theta = nn.Conv1d(channels, inner, 1)
+        self.phi = nn.Conv1d(channels, inner, 1)
+        self.out = nn.Sequential(nn.Conv1d(inner, channels, 1), nn.BatchNorm1d(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g = self.g(x).transpose(1, 2)                        # [N, T, I]
+        attn = self.theta(x).transpose(1, 2) @ self.phi(x)   # [N, T, T]  M = F^(c1) F^(c2)ᵀ
+        y = (attn / x.shape[-1]) @ g                          # [N, T, I]
+        return x + self.out(y.transpose(1, 2))
+
+
+class RelationNetwork(nn.Module):
+    """RTFM's multi-scale temporal network (Sec. 3.2, Eq. 4–5), generic in the feature width.
+
+    ``[N, T, D]`` → ``[N, T, D]``: three dilated convolutions (kernel 3, dilation 1/2/4,
+    D → D/4, each ReLU + BN), a 1×1 convolution D → D/4 + ReLU then a non-local block, the four
+    concatenated (D), a kernel-3 convolution D → D + ReLU + BN, plus the input (skip).
+    """
+
+    def __init__(self, dim: int, dilations: tuple[int, ...] = (1, 2, 4)):
+        super().__init__()
+        if dim % 4:
+            raise ValueError(f"feature dimension {dim} must be divisible by 4 for the relation "
+                             "network (it splits into four D/4 branches)")
+        b = dim // 4
+        self.pyramid = nn.ModuleList(
+            nn.Sequential(nn.Conv1d(dim, b, 3, padding=d, dilation=d), nn.ReLU(),
+                          nn.BatchNorm1d(b)) for d in dilations)
+        self.reduce = nn.Sequential(nn.Conv1d(dim, b, 1, bias=False), nn.ReLU())
+        self.attention = NonLocal1d(b, b // 2)
+        width = b * (len(dilations) + 1)
+        self.fuse = nn.Sequential(nn.Conv1d(width, dim, 3, padding=1, bias=False), nn.ReLU(),
+                                  nn.BatchNorm1d(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.transpose(1, 2)                                 # [N, D, T]
+        parts = [conv(h) for conv in self.pyramid]
+        parts.append(self.attention(self.reduce(h)))
+        return (self.fuse(torch.cat(parts, dim=1)) + h).transpose(1, 2)
+
+
+class SnippetClassifier(nn.Module):
+    """FC D → 512 → 128 → 1 with ReLU + dropout after the hidden layers, sigmoid output
+    (RTFM Sec. 4.2). ``[..., D]`` → ``[...]`` scores in [0, 1]."""
+
+    def __init__(self, dim: int, hidden: tuple[int, ...] = (512, 128), dropout: float = 0.7):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = dim
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
+            width = h
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(x)).squeeze(-1)
+
+
+def xavier_init(module: nn.Module) -> None:
+    """Xavier-uniform weights and zero biases for every conv/linear layer (RTFM's init); the
+    non-local output BN keeps its zero init."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    for m in module.modules():
+        if isinstance(m, NonLocal1d):
+            nn.init.zeros_(m.out[1].weight)
+            nn.init.zeros_(m.out[1].bias)
+
+
+def topk_indices(values: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices ``[B, k]`` of the k largest entries of ``values [B, T]`` (k capped at T)."""
+    return values.topk(min(k, values.shape[1]), dim=1).indices
+
+
+def gather_time(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Pick snippets ``idx [B, k]`` along the time axis of ``x [B, T]`` or ``x [B, C, T, D]``."""
+    if x.ndim == 2:
+        return x.gather(1, idx)
+    b, c, _, d = x.shape
+    return x.gather(2, idx[:, None, :, None].expand(b, c, idx.shape[1], d))
+
+
+def magnitudes(x: torch.Tensor) -> torch.Tensor:
+    """ℓ2 feature magnitude per snippet: ``[..., D]`` → ``[...]`` (RTFM Eq. 2)."""
+    return x.norm(p=2, dim=-1)

@@ -1,0 +1,147 @@
+"""``rtfm`` — Tian et al., "Weakly-supervised Video Anomaly Detection with Robust Temporal
+Feature Magnitude Learning" (ICCV'21).
+
+``[B, C, T, D]`` → crops folded into the batch → multi-scale temporal network (Sec. 3.2,
+:class:`~wsvad.methods.blocks.RelationNetwork`) → dropout 0.7 → X. Snippet score = classifier
+FC 512-128-1 (dropout 0.7) on X, mean over crops; magnitude = ‖x_t‖₂ (Eq. 2), mean over crops.
+Top-k (k = 3) snippets by magnitude of every video feed the separability loss (Eq. 6, margin
+m = 100) and the BCE on the top-k scores (Eq. 7), with smoothness and sparsity (after [51]).
+Adam, lr 1e-3, 32 normal + 32 abnormal videos, T = 32 segments.
+
+``variant`` — the official code differs from the paper; both are offered:
+
+=================  ============================================  ===========================
+                   ``official`` (default)                        ``paper``
+=================  ============================================  ===========================
+separability       (|m − ‖mean_k x⁺‖| + ‖mean_k x⁻‖)² per crop   max(0, m − (g_k(X⁺) − g_k(X⁻)))
+                   and pair, mean; weight α = 1e-4               Eq. 6 with g of Eq. 2; α = 1
+classification     BCE of the mean top-k score (video score)     Eq. 7: BCE of each top-k
+                                                                 snippet
+sparsity           8e-3 · ‖s⁺‖₂ over the flattened batch         λ · Σ_t|s⁺_t| (ℓ1), λ = 8e-5
+smoothness         8e-4 · Σ(Δs⁺)² over the flattened batch       λ · Σ_t(Δs⁺_t)², λ = 8e-5
+top-k mask         magnitudes × dropout(0.7)(ones) before top-k  none
+weight decay       5e-3                                          5e-4
+=================  ============================================  ===========================
+
+``official`` is the default because it is the code that produced the published numbers and that
+every later paper (SSRL included) builds on. The paper gives no weights for the terms of Eq. 1;
+the ``paper`` variant sums them with weight 1 as Eq. 1 is written, and takes λ = 8e-5 for
+smoothness and sparsity from [51] (Sultani et al.), which the paper says it follows.
+
+``crops_per_step`` (not in either): train each step on N random crops per video instead of all
+(a 10/N× cheaper step on ten-crop features); evaluation always uses every crop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from wsvad.data.batch import Batch
+from wsvad.errors import ConfigError
+from wsvad.methods import losses as L
+from wsvad.methods.base import Method, MethodConfig, Output, register
+from wsvad.methods.blocks import (RelationNetwork, SnippetClassifier, gather_time, magnitudes,
+                                  topk_indices, xavier_init)
+
+_VARIANTS = {
+    "official": {"alpha": 1e-4, "lambda_sparse": 8e-3, "lambda_smooth": 8e-4,
+                 "weight_decay": 5e-3},
+    "paper": {"alpha": 1.0, "lambda_sparse": 8e-5, "lambda_smooth": 8e-5, "weight_decay": 5e-4},
+}
+
+
+@dataclass
+class RTFMConfig(MethodConfig):
+    variant: str = "official"
+    batch_size: int = 32
+    lr: float = 1e-3
+    k: int = 3
+    margin: float = 100.0
+    dropout: float = 0.7
+    alpha: float | None = None          # None = the variant's value (table above)
+    lambda_sparse: float | None = None
+    lambda_smooth: float | None = None
+    weight_decay: float | None = None   # type: ignore[assignment]
+    iterations: int = 2000
+
+    def validate(self) -> None:
+        super().validate()
+        if self.variant not in _VARIANTS:
+            raise ConfigError(f"rtfm variant '{self.variant}' unknown; use one of "
+                              f"{sorted(_VARIANTS)}")
+        for key, value in _VARIANTS[self.variant].items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+
+
+@register
+class RTFM(Method):
+    """Robust Temporal Feature Magnitude learning.
+
+    Example:
+        >>> import torch; from wsvad.data import Batch
+        >>> m = RTFM(64, RTFMConfig.build({"batch_size": 2}))
+        >>> b = Batch(torch.rand(4, 2, 32, 64), torch.tensor([0., 0., 1., 1.]))
+        >>> sorted(m.losses(b, m(b)))
+        ['bce', 'magnitude', 'smoothness', 'sparsity']
+    """
+
+    name = "rtfm"
+    Config = RTFMConfig
+
+    def __init__(self, dim: int, cfg: RTFMConfig):
+        super().__init__(dim, cfg)
+        self.temporal = RelationNetwork(dim)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.classifier = SnippetClassifier(dim, (512, 128), cfg.dropout)
+        xavier_init(self)
+
+    def forward(self, batch: Batch) -> Output:
+        self.check_input(batch)
+        b, c, t, d = batch.features.shape
+        x = self.drop(self.temporal(batch.features.reshape(b * c, t, d)))   # [B·C, T, D]
+        scores = self.classifier(x).view(b, c, t).mean(1)                  # [B, T]
+        mags = magnitudes(x).view(b, c, t)                                  # [B, C, T]
+        return Output(scores=scores, extras={"features": x.view(b, c, t, d),
+                                             "magnitudes": mags.mean(1)})
+
+    def _select(self, output: Output, rows: torch.Tensor) -> torch.Tensor:
+        mags = output.extras["magnitudes"][rows]
+        if self.cfg.variant == "official" and self.training:
+            mags = mags * self.drop(torch.ones_like(mags))  # random snippet masking
+        return topk_indices(mags, self.cfg.k)
+
+    def losses(self, batch: Batch, output: Output) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        abn_rows, nor_rows = batch.label > 0.5, batch.label <= 0.5
+        idx_a, idx_n = self._select(output, abn_rows), self._select(output, nor_rows)
+        s_a, s_n = output.scores[abn_rows], output.scores[nor_rows]
+        top_a, top_n = gather_time(s_a, idx_a), gather_time(s_n, idx_n)      # [B, k]
+        feats = output.extras["features"]
+        fa = gather_time(feats[abn_rows], idx_a)                             # [B, C, k, D]
+        fn = gather_time(feats[nor_rows], idx_n)
+        n = min(len(fa), len(fn))
+        if cfg.variant == "official":
+            video = torch.cat([top_n.mean(1), top_a.mean(1)])
+            target = torch.cat([torch.zeros(len(top_n)), torch.ones(len(top_a))])
+            cls = L.bce(video, target)
+            na, nn_ = magnitudes(fa.mean(2)), magnitudes(fn.mean(2))         # [B, C]
+            sep = ((cfg.margin - na[:n]).abs() + nn_[:n]) ** 2
+            smooth, sparse = L.smoothness(s_a, "flat"), L.sparsity_l2(s_a)
+        else:
+            target = torch.cat([torch.zeros_like(top_n), torch.ones_like(top_a)])
+            cls = L.bce(torch.cat([top_n, top_a]), target) * cfg.k          # Eq. 7: sum over k
+            g_a = magnitudes(fa).mean(1).mean(1)                             # Eq. 2, [B]
+            g_n = magnitudes(fn).mean(1).mean(1)
+            sep = (cfg.margin - (g_a[:n] - g_n[:n])).clamp_min(0)            # Eq. 6
+            smooth, sparse = L.smoothness(s_a), L.sparsity_l1(s_a)
+        return {"bce": cls, "magnitude": cfg.alpha * sep.mean(),
+                "smoothness": cfg.lambda_smooth * smooth, "sparsity": cfg.lambda_sparse * sparse}
+
+    def video_score(self, output: Output) -> torch.Tensor:
+        """Mean score of the k largest-magnitude snippets (what the BCE trains)."""
+        idx = topk_indices(output.extras["magnitudes"], self.cfg.k)
+        return gather_time(output.scores, idx).mean(1)
