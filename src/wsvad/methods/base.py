@@ -69,12 +69,18 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
     try:
         if isinstance(default, bool):
             return value.lower() in ("1", "true", "yes")
-        if isinstance(default, int) or (default is None and value.lstrip("-").isdigit()):
+        if isinstance(default, int):
             return int(value)
         if isinstance(default, float):
             return float(value)
     except ValueError as exc:
         raise ConfigError(f"config {key}={value!r}: expected a {type(default).__name__}") from exc
+    if default is None:  # optional numeric fields: a number if it reads as one
+        for conv in (int, float):
+            try:
+                return conv(value)
+            except ValueError:
+                pass
     return value
 
 

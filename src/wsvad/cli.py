@@ -1,0 +1,115 @@
+"""``wsvad`` command line: a thin shell over :mod:`wsvad.api`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from wsvad import __version__, methods
+from wsvad.errors import WsvadError
+
+EPILOG = """examples:
+  wsvad demo --out runs/demo
+  wsvad train --method rtfm --data spec.yaml --out runs/rtfm --seeds 1,2,3
+  wsvad train --method mil --data spec.yaml --out runs/mil --set lr=0.01 --iterations 500
+  wsvad evaluate --run runs/rtfm
+  wsvad score --run runs/rtfm --features video_i3d.npy --out scores.csv
+"""
+
+
+def _overrides(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for p in pairs:
+        if "=" not in p:
+            raise WsvadError(f"--set expects key=value, got {p!r}")
+        k, v = p.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _table(summary: dict) -> str:
+    rows = [f"{'metric':<26}{'mean':>9}{'± std':>9}{'seeds':>7}"]
+    for k, v in summary.items():
+        rows.append(f"{k:<26}{v['mean']:>9.4f}{v['std']:>9.4f}{v['n']:>7d}")
+    return "\n".join(rows)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="wsvad", description="Weakly-supervised video anomaly "
+                                "detection: train, evaluate and score on snippet features.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"wsvad {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a method on a dataset spec, pick the checkpoint on "
+                       "held-out training videos, evaluate on the test set once")
+    t.add_argument("--method", required=True, choices=methods.names())
+    t.add_argument("--data", required=True, type=Path, help="dataset spec YAML")
+    t.add_argument("--out", required=True, type=Path, help="run directory to write")
+    t.add_argument("--iterations", type=int, help="upper bound on training steps "
+                   "(default: the method's)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seeds", help="comma-separated seeds: one run each + mean ± std")
+    t.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of training videos held out for model selection (default 0.1)")
+    t.add_argument("--patience", type=int, default=20,
+                   help="stop after this many validations without gain (0 = never)")
+    t.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a method config value, e.g. variant=paper, lr=1e-4")
+    t.add_argument("--resume", action="store_true", help="continue an interrupted run")
+
+    e = sub.add_parser("evaluate", help="re-evaluate a saved run")
+    e.add_argument("--run", required=True, type=Path)
+    e.add_argument("--data", type=Path, help="dataset spec (default: the run's own)")
+
+    s = sub.add_parser("score", help="per-snippet and per-frame scores of one feature file")
+    s.add_argument("--run", required=True, type=Path)
+    s.add_argument("--features", required=True, type=Path, help=".npy [T, D] or [T, crops, D]")
+    s.add_argument("--out", type=Path, help="CSV to write (frame,snippet,score)")
+
+    d = sub.add_parser("demo", help="generate a feature benchmark, train RTFM and MIL, report")
+    d.add_argument("--out", type=Path, default=Path("runs/demo"))
+    d.add_argument("--iterations", type=int, default=300)
+
+    b = sub.add_parser("make-benchmark", help="write a generated feature benchmark (RTFM layout)")
+    b.add_argument("--out", required=True, type=Path)
+    b.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from wsvad import api
+    try:
+        if args.command == "train":
+            over = _overrides(args.sets)
+            if args.iterations:
+                over["iterations"] = args.iterations
+            seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
+            res = api.train_seeds(args.data, args.method, args.out, seeds, over,
+                                  val_fraction=args.val_fraction,
+                                  patience=args.patience or None, resume=args.resume)
+            print(_table(res["summary"]))
+            print(f"run written to {args.out}")
+        elif args.command == "evaluate":
+            m = api.evaluate_run(args.run, args.data)
+            print(json.dumps({k: m[k] for k in api.HEADLINE}, indent=2))
+        elif args.command == "score":
+            snippets, frames = api.score_features(args.run, args.features, args.out)
+            print(f"{len(snippets)} snippets, {len(frames)} frames; max score "
+                  f"{snippets.max():.3f} at snippet {int(snippets.argmax())}")
+            if args.out is None:
+                print("snippet,score")
+                print("\n".join(f"{i},{s:.4f}" for i, s in enumerate(snippets)))
+        elif args.command == "demo":
+            from wsvad.demo import run_demo
+            run_demo(args.out, args.iterations)
+        elif args.command == "make-benchmark":
+            from wsvad.datasets import BenchmarkConfig
+            print(api.make_benchmark(args.out, BenchmarkConfig(seed=args.seed)))
+    except WsvadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,51 @@
+"""Learning tests: on a generated benchmark where the answer is known, each method must beat
+chance (0.5) and the raw-feature-magnitude detector by a clear margin, within a CPU-minute.
+
+Bounds: chance is 0.5; scoring each snippet by its raw ℓ2 norm — the shortcut the benchmark's
+ordinary bursts are there to defeat — stays near chance (asserted below). The measured AUCs
+(seed 0, these settings) are about 0.9 for RTFM and 0.75 for MIL; the bounds sit well under them
+so that a different seed does not fail, and well over what a model that learned nothing gets.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from wsvad.data import load_dataset
+from wsvad.data.groundtruth import snippet_to_frame
+from wsvad.datasets import BenchmarkConfig, make_benchmark
+from wsvad.evaluation import frame_auc
+from wsvad.training import train
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    cfg = BenchmarkConfig(seed=0)  # the demo's benchmark: 120 train / 80 test videos, D = 256
+    return load_dataset(make_benchmark(tmp_path_factory.mktemp("learn"), cfg))
+
+
+def test_raw_magnitude_is_not_the_answer(bench):
+    scores = {e.name: snippet_to_frame(np.linalg.norm(bench.source.load(e.name).features,
+                                                      axis=-1).mean(1),
+                                       len(bench.frame_labels[e.name])) for e in bench.test}
+    assert frame_auc(scores, bench.frame_labels) < 0.72
+
+
+def test_rtfm_learns_and_separates_magnitudes(bench, tmp_path):
+    torch.set_num_threads(2)
+    res = train(bench, "rtfm", tmp_path / "rtfm", {"iterations": 300},
+                seed=0, val_every=10, progress=False)
+    print("RTFM", res.metrics["frame_auc"]); assert res.metrics["frame_auc"] > 0.80, res.metrics
+    assert res.metrics["abnormal_only_auc"] > 0.7
+    # feature-magnitude gap between abnormal and normal top-k snippets grows with training
+    import json
+    hist = json.loads((tmp_path / "rtfm" / "history.json").read_text())
+    first, last = np.mean([h["magnitude"] for h in hist[:10]]), \
+        np.mean([h["magnitude"] for h in hist[-10:]])
+    assert last < 0.8 * first, (first, last)
+
+
+def test_mil_learns(bench, tmp_path):
+    res = train(bench, "mil", tmp_path / "mil", {"iterations": 800}, seed=0, val_every=25,
+                progress=False)
+    print("MIL", res.metrics["frame_auc"]); assert res.metrics["frame_auc"] > 0.65, res.metrics
