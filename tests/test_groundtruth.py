@@ -1,9 +1,15 @@
 import numpy as np
 import pytest
-
 from conftest import shared
-from wsvad.data.groundtruth import (concat_gt, parse_ucf_frame_counts, rtfm_pad, snippet_to_frame,
-                                    split_concatenated_gt, ucf_crime_frame_labels)
+
+from wsvad.data.groundtruth import (
+    concat_gt,
+    parse_ucf_frame_counts,
+    rtfm_pad,
+    snippet_to_frame,
+    split_concatenated_gt,
+    ucf_crime_frame_labels,
+)
 from wsvad.data.readers import read_list, video_name
 from wsvad.data.segments import resample_segments
 from wsvad.errors import DataError

@@ -91,7 +91,7 @@ def test_topk_and_gather():
 
 
 def test_rtfm_official_magnitude_loss_hand_computed():
-    """Features built so the top-3 magnitudes are known: loss = α·mean((|100−‖mean_k a‖|+‖mean_k n‖)²)."""
+    """Top-3 magnitudes known by construction: α·mean((|100 − ‖mean_k a‖| + ‖mean_k n‖)²)."""
     m = methods.create("rtfm", dim=4, batch_size=1, dropout=0.0).eval()
     fa = torch.zeros(1, 1, 5, 4)
     fa[0, 0, :3, 0] = torch.tensor([30.0, 30.0, 30.0])   # top-3 of abnormal: mean ‖·‖ = 30

@@ -2,8 +2,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import shared
+
 from wsvad.contract import FeatureContract
 from wsvad.data import load_dataset
 from wsvad.data.features import as_snippet_array

@@ -44,7 +44,8 @@ def as_snippet_array(arr: np.ndarray, source: str | Path) -> np.ndarray:
         (5, 1, 8)
     """
     if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
-        raise DataError(f"{source}: expected a numeric array, got {getattr(arr, 'dtype', type(arr))}")
+        kind = getattr(arr, "dtype", type(arr))
+        raise DataError(f"{source}: expected a numeric array, got {kind}")
     if arr.ndim == 2:
         arr = arr[:, None, :]
     elif arr.ndim != 3:
@@ -52,7 +53,8 @@ def as_snippet_array(arr: np.ndarray, source: str | Path) -> np.ndarray:
             f"{source}: feature array has shape {arr.shape}; expected [T, D] or [T, crops, D] "
             "(T snippets). If your crops come first ([crops, T, D]) transpose them before saving.")
     if arr.shape[0] == 0 or arr.shape[2] == 0:
-        raise DataError(f"{source}: feature array is empty (shape {arr.shape}); re-extract this video")
+        raise DataError(f"{source}: feature array is empty (shape {arr.shape}); "
+                        "re-extract this video")
     arr = np.asarray(arr, dtype=np.float32)
     if not np.isfinite(arr).all():
         bad = int((~np.isfinite(arr)).sum())

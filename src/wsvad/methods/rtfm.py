@@ -46,8 +46,14 @@ from wsvad.data.batch import Batch
 from wsvad.errors import ConfigError
 from wsvad.methods import losses as L
 from wsvad.methods.base import Method, MethodConfig, Output, register
-from wsvad.methods.blocks import (RelationNetwork, SnippetClassifier, gather_time, magnitudes,
-                                  topk_indices, xavier_init)
+from wsvad.methods.blocks import (
+    RelationNetwork,
+    SnippetClassifier,
+    gather_time,
+    magnitudes,
+    topk_indices,
+    xavier_init,
+)
 
 _VARIANTS = {
     "official": {"alpha": 1e-4, "lambda_sparse": 8e-3, "lambda_smooth": 8e-4,

@@ -1,0 +1,80 @@
+"""The CLI as a user runs it: train → evaluate → score, resume, and clear errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from wsvad.cli import main
+
+
+def test_train_evaluate_score(tiny_bench, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--method", "rtfm", "--data", str(tiny_bench), "--out", str(run),
+                 "--iterations", "12", "--set", "batch_size=4"]) == 0
+    for f in ("model.safetensors", "model.json", "config.yaml", "metrics.json", "roc.png",
+              "pr.png", "timelines.png", "training.png", "history.json"):
+        assert (run / f).is_file(), f
+    metrics = json.loads((run / "metrics.json").read_text())
+    for k in ("frame_auc", "frame_ap", "frame_pr_auc_trapezoid", "abnormal_only_auc"):
+        assert 0.0 <= metrics[k] <= 1.0
+    assert main(["evaluate", "--run", str(run)]) == 0
+    assert json.loads((run / "evaluation.json").read_text())["frame_auc"] == \
+        pytest.approx(metrics["frame_auc"])
+    feat = next((tiny_bench.parent / "features").glob("test_anom*_i3d.npy"))
+    out_csv = tmp_path / "s.csv"
+    assert main(["score", "--run", str(run), "--features", str(feat), "--out", str(out_csv)]) == 0
+    rows = out_csv.read_text().splitlines()
+    assert rows[0] == "frame,snippet,score" and len(rows) - 1 == 16 * np.load(feat).shape[0]
+
+
+def test_resume_continues_where_it_stopped(tiny_bench, tmp_path):
+    run = tmp_path / "r"
+    args = ["train", "--method", "mil", "--data", str(tiny_bench), "--out", str(run),
+            "--set", "batch_size=4", "--patience", "0"]
+    assert main(args + ["--iterations", "20"]) == 0
+    assert main(args + ["--iterations", "40", "--resume"]) == 0
+    hist = json.loads((run / "history.json").read_text())
+    assert [h["iteration"] for h in hist] == list(range(1, 41))
+
+
+def test_seeds_give_mean_and_std(tiny_bench, tmp_path, capsys):
+    assert main(["train", "--method", "mil", "--data", str(tiny_bench), "--out",
+                 str(tmp_path / "s"), "--iterations", "10", "--seeds", "1,2",
+                 "--set", "batch_size=4"]) == 0
+    summary = json.loads((tmp_path / "s" / "summary.json").read_text())
+    assert summary["summary"]["frame_auc"]["n"] == 2
+    assert "± std" in capsys.readouterr().out
+
+
+def test_contract_mismatch_and_bad_inputs(tiny_bench, tmp_path, capsys):
+    run = tmp_path / "run"
+    main(["train", "--method", "mil", "--data", str(tiny_bench), "--out", str(run),
+          "--iterations", "5", "--set", "batch_size=4"])
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.ones((6, 2, 48), np.float32))
+    assert main(["score", "--run", str(run), "--features", str(wrong)]) == 2
+    assert "dim: run" in capsys.readouterr().err
+    nan = tmp_path / "nan.npy"
+    np.save(nan, np.full((6, 2, 32), np.nan, np.float32))
+    assert main(["score", "--run", str(run), "--features", str(nan)]) == 2
+    assert "NaN" in capsys.readouterr().err
+    assert main(["evaluate", "--run", str(tmp_path / "none")]) == 2
+    assert "checkpoint file missing" in capsys.readouterr().err
+    assert main(["train", "--method", "mil", "--data", str(tmp_path / "no.yaml"), "--out",
+                 str(tmp_path / "x")]) == 2
+    assert "dataset spec not found" in capsys.readouterr().err
+
+
+def test_bad_training_video_is_skipped_and_reported(tiny_bench, tmp_path):
+    import shutil
+    d = tmp_path / "bench"
+    shutil.copytree(tiny_bench.parent, d)
+    victim = next((d / "features").glob("train_norm*_i3d.npy"))
+    victim.write_bytes(victim.read_bytes()[:200])  # truncated file
+    assert main(["train", "--method", "mil", "--data", str(d / "spec.yaml"), "--out",
+                 str(tmp_path / "run"), "--iterations", "5", "--set", "batch_size=4",
+                 "--val-fraction", "0"]) == 0
+    skipped = json.loads((tmp_path / "run" / "metrics.json").read_text())["skipped_videos"]
+    name = victim.name.removesuffix("_i3d.npy")
+    assert list(skipped) == [name] and "corrupt" in skipped[name]
