@@ -65,6 +65,26 @@ def train_seeds(data: str | Path, method: str, out: str | Path, seeds: list[int]
     return result
 
 
+def read_config(path: str | Path, method: str | None = None) -> tuple[str, dict[str, Any]]:
+    """A method config file (``configs/*.yaml``): ``method:`` and ``config:`` keys.
+
+    Example:
+        >>> read_config("configs/rtfm-ucf_crime.yaml")[0]                 # doctest: +SKIP
+        'rtfm'
+    """
+    import yaml
+    path = Path(path)
+    if not path.is_file():
+        raise WsvadError(f"config file not found: {path}")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict) or set(raw) - {"method", "config"}:
+        raise WsvadError(f"{path}: expected the keys 'method' and 'config'")
+    name = raw.get("method") or method
+    if method and name != method:
+        raise WsvadError(f"{path} configures '{name}' but --method says '{method}'")
+    return name, dict(raw.get("config") or {})
+
+
 def evaluate_run(run: str | Path, data: str | Path | None = None,
                  progress: bool = True) -> dict[str, Any]:
     """Re-evaluate a saved run on its own dataset spec or on ``data``; writes

@@ -13,6 +13,7 @@ from wsvad.errors import WsvadError
 EPILOG = """examples:
   wsvad demo --out runs/demo
   wsvad train --method rtfm --data spec.yaml --out runs/rtfm --seeds 1,2,3
+  wsvad train --config configs/rtfm-ucf_crime.yaml --data spec.yaml --out runs/ucf
   wsvad train --method mil --data spec.yaml --out runs/mil --set lr=0.01 --iterations 500
   wsvad evaluate --run runs/rtfm
   wsvad score --run runs/rtfm --features video_i3d.npy --out scores.csv
@@ -45,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a method on a dataset spec, pick the checkpoint on "
                        "held-out training videos, evaluate on the test set once")
-    t.add_argument("--method", required=True, choices=methods.names())
+    t.add_argument("--method", choices=methods.names(), help="method to train (or from --config)")
+    t.add_argument("--config", type=Path, help="YAML with 'method:' and 'config:' (see configs/); "
+                   "--set and --iterations override it")
     t.add_argument("--data", required=True, type=Path, help="dataset spec YAML")
     t.add_argument("--out", required=True, type=Path, help="run directory to write")
     t.add_argument("--iterations", type=int, help="upper bound on training steps "
@@ -59,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override a method config value, e.g. variant=paper, lr=1e-4")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    t.add_argument("--max-minutes", type=float, help="time budget for training (per seed); "
+                   "the best validated checkpoint so far is kept")
 
     e = sub.add_parser("evaluate", help="re-evaluate a saved run")
     e.add_argument("--run", required=True, type=Path)
@@ -84,13 +89,19 @@ def main(argv: list[str] | None = None) -> int:
     from wsvad import api
     try:
         if args.command == "train":
-            over = _overrides(args.sets)
+            method, over = args.method, {}
+            if args.config:
+                method, over = api.read_config(args.config, args.method)
+            if method is None:
+                raise WsvadError("train needs --method or a --config that names one")
+            over.update(_overrides(args.sets))
             if args.iterations:
                 over["iterations"] = args.iterations
             seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
-            res = api.train_seeds(args.data, args.method, args.out, seeds, over,
+            res = api.train_seeds(args.data, method, args.out, seeds, over,
                                   val_fraction=args.val_fraction,
-                                  patience=args.patience or None, resume=args.resume)
+                                  patience=args.patience or None, resume=args.resume,
+                                  max_minutes=args.max_minutes)
             print(_table(res["summary"]))
             print(f"run written to {args.out}")
         elif args.command == "evaluate":

@@ -34,7 +34,7 @@ class Batch:
 
 
 class BalancedBags:
-    """Draws B normal + B abnormal bags per step from in-memory ``[N, T, C, D]`` segments.
+    """Draws B normal + B abnormal bags per step from in-memory ``[N, C, T, D]`` segments.
 
     Every step samples without replacement inside an epoch of each class (like two shuffled
     loaders), so each video is seen once per pass over its class.
@@ -42,7 +42,7 @@ class BalancedBags:
 
     def __init__(self, segments: np.ndarray, labels: np.ndarray, batch: int, seed: int,
                  crops_per_step: int | None = None):
-        self.segments = torch.from_numpy(segments)  # [N, T, C, D]
+        self.segments = torch.from_numpy(segments)  # [N, C, T, D]
         self.labels = labels.astype(int)
         self.batch = batch
         self.crops_per_step = crops_per_step
@@ -65,11 +65,11 @@ class BalancedBags:
     def next(self) -> Batch:
         """Normal bags first, then abnormal (the order RTFM's loss code relies on)."""
         idx = self._take(0, self.batch) + self._take(1, self.batch)
-        x = self.segments[idx].permute(0, 2, 1, 3)  # [2B, C, T, D]
+        x = self.segments[idx]  # [2B, C, T, D], one gather copy
         c = x.shape[1]
         if self.crops_per_step is not None and self.crops_per_step < c:
             pick = torch.from_numpy(np.stack([self.rng.choice(c, self.crops_per_step, replace=False)
                                               for _ in idx]))
             x = x[torch.arange(len(idx))[:, None], pick]
         label = torch.tensor([0.0] * self.batch + [1.0] * self.batch)
-        return Batch(features=x.contiguous(), label=label)
+        return Batch(features=x, label=label)

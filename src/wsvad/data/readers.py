@@ -221,3 +221,25 @@ class StoreSource(FeatureSource):
 
 SOURCES: dict[str, type[FeatureSource]] = {"rtfm": RTFMSource, "xd": XDSource,
                                           "store": StoreSource}
+
+
+class MemorySource(FeatureSource):
+    """Features already in memory: ``{name: [T, C, D] array}`` (notebooks, benchmarks, tests)."""
+
+    format = "memory"
+
+    def __init__(self, arrays: dict[str, np.ndarray], clip_frames: int = 16):
+        self.feature_dir = Path("<memory>")
+        self.clip_frames = clip_frames
+        self.arrays = arrays
+
+    def names(self, list_file: str | Path) -> list[str]:
+        return [video_name(line) for line in read_list(list_file)]
+
+    def load(self, name: str) -> VideoFeatures:
+        if name not in self.arrays:
+            raise DataError(f"unknown video '{name}' (not among the in-memory features)")
+        return VideoFeatures(name, as_snippet_array(self.arrays[name], name), source=name)
+
+    def snippets(self, name: str) -> int:
+        return int(self.arrays[name].shape[0])

@@ -117,7 +117,7 @@ def make_benchmark(out_dir: str | Path, cfg: BenchmarkConfig | None = None) -> P
 
 def make_segments(n_videos: int, segments: int, crops: int, dim: int, abnormal_fraction: float,
                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """In-memory training bags ``[N, T, C, D]`` + labels at any scale (for benchmarks), drawn
+    """In-memory training bags ``[N, C, T, D]`` + labels at any scale (for benchmarks), drawn
     like :func:`make_benchmark`'s videos but without files."""
     cfg = BenchmarkConfig(dim=dim, crops=crops, min_snippets=segments, max_snippets=segments,
                           seed=seed)
@@ -126,8 +126,9 @@ def make_segments(n_videos: int, segments: int, crops: int, dim: int, abnormal_f
     dirs = rng.normal(0, 1, (cfg.classes, dim)).astype(np.float32)
     dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
     labels = (np.arange(n_videos) < int(n_videos * abnormal_fraction)).astype(int)
-    out = np.empty((n_videos, segments, crops, dim), np.float32)
+    out = np.empty((n_videos, crops, segments, dim), np.float32)
     for i, y in enumerate(labels):
-        out[i] = generate_video(rng, cfg, scenes[rng.integers(cfg.scenes)],
-                                dirs[rng.integers(cfg.classes)] if y else None)[0]
+        feats, _ = generate_video(rng, cfg, scenes[rng.integers(cfg.scenes)],
+                                  dirs[rng.integers(cfg.classes)] if y else None)
+        out[i] = feats.transpose(1, 0, 2)
     return out, labels

@@ -40,7 +40,7 @@ class TrainResult:
 
 def load_segments(ds: FeatureDataset, idx: np.ndarray, segments: int, progress: bool
                   ) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
-    """Training bags ``[N, T, C, D]`` in memory (each video resampled once), their labels, and
+    """Training bags ``[N, C, T, D]`` in memory (each video resampled once), their labels, and
     the videos skipped because their features were unreadable."""
     bags, labels, skipped = [], [], {}
     for i in tqdm(idx, desc="loading features", unit="video", disable=not progress, leave=False):
@@ -53,7 +53,7 @@ def load_segments(ds: FeatureDataset, idx: np.ndarray, segments: int, progress: 
         except DataError as exc:
             skipped[entry.name] = str(exc)
             continue
-        bags.append(resample_segments(feats, segments))
+        bags.append(resample_segments(feats, segments).transpose(1, 0, 2))
         labels.append(entry.label)
     if not bags:
         raise DataError("no training video could be loaded; see the messages above")
@@ -81,12 +81,14 @@ def _better(new: dict, best: dict | None) -> bool:
 def train(data: str | Path | DatasetSpec | FeatureDataset, method: str, out: str | Path,
           overrides: dict[str, Any] | None = None, seed: int = 0, val_fraction: float = 0.1,
           val_every: int | None = None, patience: int | None = 20, resume: bool = False,
-          progress: bool = True, evaluate_test: bool = True) -> TrainResult:
+          progress: bool = True, evaluate_test: bool = True,
+          max_minutes: float | None = None) -> TrainResult:
     """Train ``method`` on a dataset spec and write a run directory.
 
     Validation (video-level AUC of the method's video score, ties broken by the validation
     loss) on ``val_fraction`` of the training videos picks the checkpoint; training stops after
-    ``patience`` validations without improvement. The test set is scored once, at the end.
+    ``patience`` validations without improvement, or when ``max_minutes`` of training have
+    passed (validating once more first). The test set is scored once, at the end.
 
     Example:
         >>> from wsvad.datasets import make_benchmark                       # doctest: +SKIP
@@ -110,7 +112,7 @@ def train(data: str | Path | DatasetSpec | FeatureDataset, method: str, out: str
     if len(va_idx):
         x_va, y_va, skipped_va = load_segments(ds, va_idx, cfg.segments, progress)
         skipped.update(skipped_va)
-        val = Batch(torch.from_numpy(x_va).permute(0, 2, 1, 3).contiguous(),
+        val = Batch(torch.from_numpy(x_va),
                     torch.from_numpy(y_va.astype(np.float32)))
     for name, why in skipped.items():
         tqdm.write(f"skipped {name}: {why}")
@@ -138,7 +140,9 @@ def train(data: str | Path | DatasetSpec | FeatureDataset, method: str, out: str
     bar = tqdm(range(start, cfg.iterations), desc=f"train {method}", unit="it",
                disable=not progress, initial=start, total=cfg.iterations)
     it = start
+    deadline = time.time() + 60 * max_minutes if max_minutes else None
     for it in bar:
+        out_of_time = deadline is not None and time.time() > deadline
         batch = sampler.next()
         terms = model.losses(batch, model(batch))
         loss = sum(terms.values())
@@ -149,7 +153,7 @@ def train(data: str | Path | DatasetSpec | FeatureDataset, method: str, out: str
         loss.backward()
         optimizer.step()
         row = {"iteration": it + 1, **{k: v.item() for k, v in terms.items()}}
-        if (it + 1) % val_every == 0 or it + 1 == cfg.iterations:
+        if (it + 1) % val_every == 0 or it + 1 == cfg.iterations or out_of_time:
             if val is not None:
                 row.update(_validate(model, val))
                 if _better(row, best):
@@ -166,6 +170,9 @@ def train(data: str | Path | DatasetSpec | FeatureDataset, method: str, out: str
         if "val_video_auc" in row or (it + 1) % 10 == 0:
             bar.set_postfix({k[:6]: f"{v:.3g}" for k, v in row.items() if k != "iteration"},
                             refresh=False)
+        if out_of_time:
+            tqdm.write(f"time budget of {max_minutes} min reached at iteration {it + 1}")
+            break
         if patience is not None and val is not None and stale >= patience:
             tqdm.write(f"early stop at iteration {it + 1}: no validation gain in "
                        f"{patience} checks (best at {best_it})")
@@ -183,7 +190,7 @@ def train(data: str | Path | DatasetSpec | FeatureDataset, method: str, out: str
     metrics: dict[str, Any] = {}
     if evaluate_test and ds.test:
         metrics = evaluate_model(model, ds, out, progress=progress)
-    metrics.update({"best_iteration": best_it, "iterations_run": it + 1 - start + start,
+    metrics.update({"best_iteration": best_it, "iterations_run": it + 1,
                     "validation": best, "seconds": round(time.time() - t0, 1),
                     "skipped_videos": skipped})
     write_json(out / "metrics.json", metrics)
