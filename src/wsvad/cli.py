@@ -12,6 +12,7 @@ from wsvad.errors import WsvadError
 
 EPILOG = """examples:
   wsvad demo --out runs/demo
+  wsvad extract ../shared/data/ucsd_ped2/videos --out store --workers 2
   wsvad train --method rtfm --data spec.yaml --out runs/rtfm --seeds 1,2,3
   wsvad train --config configs/rtfm-ucf_crime.yaml --data spec.yaml --out runs/ucf
   wsvad train --method mil --data spec.yaml --out runs/mil --set lr=0.01 --iterations 500
@@ -76,7 +77,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="generate a feature benchmark, train RTFM and MIL, report")
     d.add_argument("--out", type=Path, default=Path("runs/demo"))
-    d.add_argument("--iterations", type=int, default=300)
+    d.add_argument("--iterations", type=int, help="training steps per run (default: RTFM 300, "
+                   "MIL 1500)")
+
+    x = sub.add_parser("extract", help="extract features of videos into a FeatureStore")
+    x.add_argument("videos", type=Path, help="a video file, a folder of videos (or of frame "
+                   "folders), or a .txt/.list file of paths")
+    x.add_argument("--out", required=True, type=Path, help="store folder (created/resumed)")
+    x.add_argument("--backbone", default="effnet-lite0+motion",
+                   help="effnet-lite0+motion (default) | effnet-lite0 | motion")
+    x.add_argument("--crops", type=int, default=1, choices=(1, 5, 10))
+    x.add_argument("--fps", type=float, help="resample frames to this rate first")
+    x.add_argument("--maps", action="store_true", help="also store 7x7 spatial maps (GIG)")
+    x.add_argument("--frames-per-snippet", type=int, default=4,
+                   help="frames of each 16-frame snippet that the 2-D backbone sees")
+    x.add_argument("--workers", type=int, default=1, help="processes on this machine")
+    x.add_argument("--shard", help="i/n: this machine's share of the video list")
+    x.add_argument("--format", choices=("store", "rtfm"), default="store",
+                   help="rtfm also writes <name>_i3d.npy files at the top level")
 
     b = sub.add_parser("make-benchmark", help="write a generated feature benchmark (RTFM layout)")
     b.add_argument("--out", required=True, type=Path)
@@ -114,6 +132,18 @@ def main(argv: list[str] | None = None) -> int:
             if args.out is None:
                 print("snippet,score")
                 print("\n".join(f"{i},{s:.4f}" for i, s in enumerate(snippets)))
+        elif args.command == "extract":
+            from wsvad.features import extract
+            rep = extract(args.videos, args.out, args.backbone, args.crops, args.fps, args.maps,
+                          args.workers, args.shard, args.format,
+                          frames_per_snippet=args.frames_per_snippet)
+            print(f"{len(rep.written)} written, {len(rep.skipped)} already done, "
+                  f"{len(rep.failed)} failed; {rep.frames} frames in {rep.seconds:.1f} s "
+                  f"({rep.frames / max(rep.seconds, 1e-9):.1f} frames/s) → {args.out}")
+            for name, why in rep.failed.items():
+                print(f"  failed {name}: {why}", file=sys.stderr)
+            if rep.failed:
+                return 1
         elif args.command == "demo":
             from wsvad.demo import run_demo
             run_demo(args.out, args.iterations)

@@ -1,0 +1,69 @@
+"""Extraction throughput per backbone on UCSD Ped2 (360×240, 10 fps) on this machine.
+
+Frames per second of the whole pipeline (decode → snippets → backbone → arrays), one process,
+all cores to torch, for each backbone; plus the time split of the default backbone's stages.
+Writes JSON.
+
+    python benchmarks/extract_throughput.py --out benchmarks/results [--videos 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from wsvad.backbones.motion import MotionEncoder
+from wsvad.backbones.video_encoder import BACKBONES, VideoEncoder
+from wsvad.fileio import write_json
+from wsvad.video import iter_frames, iter_snippets
+
+PED2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "ucsd_ped2" / "videos"
+
+
+def stage_split(enc: VideoEncoder, video: Path) -> dict[str, float]:
+    """Seconds spent decoding, in motion and in the appearance network for one video."""
+    t0 = time.perf_counter()
+    clips = list(iter_snippets((f for f, _ in iter_frames(video)), 16))
+    t1 = time.perf_counter()
+    motion = MotionEncoder()
+    for c in clips:
+        motion.encode(c)
+    t2 = time.perf_counter()
+    for i in range(0, len(clips), enc.batch_snippets):
+        enc._appearance(clips[i:i + enc.batch_snippets])
+    t3 = time.perf_counter()
+    return {"decode_s": t1 - t0, "motion_s": t2 - t1, "appearance_s": t3 - t2}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    p.add_argument("--videos", type=int, default=4)
+    p.add_argument("--ped2", type=Path, default=PED2)
+    args = p.parse_args()
+    videos = sorted(args.ped2.glob("Test*.mp4"))[: args.videos]
+    rows = []
+    for backbone in BACKBONES:
+        enc = VideoEncoder(backbone)
+        enc.encode(videos[0])  # warm-up
+        t0, frames = time.perf_counter(), 0
+        for v in videos:
+            frames += enc.encode(v).frames
+        dt = time.perf_counter() - t0
+        rows.append({"backbone": backbone, "frames": frames, "seconds": round(dt, 2),
+                     "frames_per_second": round(frames / dt, 1)})
+        print(json.dumps(rows[-1]), flush=True)
+    split = [stage_split(VideoEncoder(), v) for v in videos]
+    stages = {k: round(float(np.sum([s[k] for s in split])), 2) for k in split[0]}
+    result = {"videos": [v.name for v in videos], "resolution": "360x240",
+              "results": rows, "default_backbone_stage_seconds": stages}
+    write_json(args.out / "extract_throughput.json", result)
+    print(json.dumps(stages))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Extraction jobs: many videos → a FeatureStore; resumable, sharded, several processes."""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from wsvad.backbones.video_encoder import VideoEncoder
+from wsvad.errors import DataError, WsvadError
+from wsvad.features.store import FeatureStoreWriter
+from wsvad.video.decode import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+
+
+@dataclass
+class ExtractReport:
+    """What a job did: videos written, skipped as already done, and failed (with reasons)."""
+
+    written: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    frames: int = 0
+    seconds: float = 0.0
+
+
+def list_videos(inputs: str | Path) -> list[Path]:
+    """A video file, a folder (its video files and its sub-folders of frames), or a text file
+    with one path per line (relative to the list's folder)."""
+    p = Path(inputs)
+    if p.is_file() and p.suffix.lower() in (".txt", ".list"):
+        lines = [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
+        return [(p.parent / ln) if not Path(ln).is_absolute() else Path(ln) for ln in lines]
+    if p.is_file():
+        return [p]
+    if p.is_dir():
+        if any(f.suffix.lower() in IMAGE_SUFFIXES for f in p.iterdir()):
+            return [p]  # the folder itself is one video of frames
+        vids = [f for f in p.iterdir() if f.suffix.lower() in VIDEO_SUFFIXES]
+        vids += [d for d in p.iterdir() if d.is_dir() and any(
+            f.suffix.lower() in IMAGE_SUFFIXES for f in d.iterdir())]
+        if not vids:
+            raise WsvadError(f"{p}: no videos ({', '.join(VIDEO_SUFFIXES)}) or frame folders")
+        return sorted(vids)
+    raise WsvadError(f"input not found: {p}")
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """``"i/n"`` → ``(i, n)`` with 0 ≤ i < n."""
+    if not text:
+        return 0, 1
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError as exc:
+        raise WsvadError(f"--shard expects i/n, e.g. 0/4, got {text!r}") from exc
+    if not 0 <= i < n:
+        raise WsvadError(f"--shard {text}: need 0 <= i < n")
+    return i, n
+
+
+_ENCODER: VideoEncoder | None = None
+
+
+def _init_worker(kwargs: dict[str, Any], threads: int) -> None:
+    global _ENCODER
+    import torch
+    torch.set_num_threads(threads)
+    _ENCODER = VideoEncoder(**kwargs)
+
+
+def _encode(path: Path):
+    try:
+        return path, _ENCODER.encode(path), None
+    except DataError as exc:
+        return path, None, str(exc)
+
+
+def extract(inputs: str | Path, out: str | Path, backbone: str = "effnet-lite0+motion",
+            crops: int = 1, fps: float | None = None, maps: bool = False, workers: int = 1,
+            shard: str | None = None, layout: str = "store", progress: bool = True,
+            **encoder_kw: Any) -> ExtractReport:
+    """Extract features of every video in ``inputs`` into the store ``out``.
+
+    Example:
+        >>> rep = extract("../shared/data/ucsd_ped2/videos", "store")  # doctest: +SKIP
+        >>> rep.failed                                                 # doctest: +SKIP
+        {}
+    """
+    t0 = time.time()
+    kwargs = dict(backbone=backbone, crops=crops, fps=fps, maps=maps, **encoder_kw)
+    i, n = parse_shard(shard)
+    videos = [v for j, v in enumerate(list_videos(inputs)) if j % n == i]
+    workers = max(1, workers)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    if workers == 1:
+        _init_worker(kwargs, threads)
+        contract = _ENCODER.contract()
+    else:
+        contract = VideoEncoder(**kwargs).contract()
+    writer = FeatureStoreWriter(out, contract, layout)
+    report = ExtractReport()
+    seen: dict[str, Path] = {}
+    for v in videos:
+        if names_key(v) in seen:
+            raise WsvadError(f"two inputs give the video name '{names_key(v)}': "
+                             f"{seen[names_key(v)]} and {v}")
+        seen[names_key(v)] = v
+    todo = [v for v in videos if not writer.done(names_key(v))]
+    report.skipped = [names_key(v) for v in videos if writer.done(names_key(v))]
+    bar = tqdm(total=len(todo), desc="extract", unit="video", disable=not progress)
+    if workers == 1:
+        results = map(_encode, todo)
+    else:
+        pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(kwargs, threads))
+        results = pool.map(_encode, todo)
+    try:
+        for path, enc, err in results:
+            name = names_key(path)
+            if err is not None:
+                report.failed[name] = err
+                tqdm.write(f"failed {name}: {err}")
+            else:
+                writer.write(name, enc)
+                report.written.append(name)
+                report.frames += enc.frames
+            bar.update(1)
+            bar.set_postfix(fps=f"{report.frames / max(time.time() - t0, 1e-9):.1f}",
+                            failed=len(report.failed))
+    finally:
+        bar.close()
+        if workers > 1:
+            pool.shutdown()
+        writer.finalize()
+    report.seconds = time.time() - t0
+    return report
+
+
+def names_key(path: Path) -> str:
+    """Video name of an input: the file stem, or the folder name for frame folders."""
+    return path.stem if path.is_file() else path.name

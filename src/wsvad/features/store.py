@@ -1,0 +1,56 @@
+"""FeatureStore writer: ``<stream>/<name>.npy`` per video and stream, ``meta/<name>.json`` per
+finished video (written last, so its presence means the video is complete), ``contract.json``,
+and ``manifest.json`` (the contract + every video's metadata) rebuilt at the end of each job.
+Every file is written atomically; re-runs skip finished videos; a store refuses features made
+with a different contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from wsvad.backbones.video_encoder import EncodedVideo
+from wsvad.contract import FeatureContract
+from wsvad.fileio import atomic_write, write_json
+
+
+class FeatureStoreWriter:
+    """Example:
+        >>> w = FeatureStoreWriter("store", contract)                 # doctest: +SKIP
+        >>> w.write("Test001", encoded); w.finalize()                  # doctest: +SKIP
+    """
+
+    def __init__(self, root: str | Path, contract: FeatureContract, layout: str = "store"):
+        self.root, self.contract, self.layout = Path(root), contract, layout
+        self.root.mkdir(parents=True, exist_ok=True)
+        existing = self.root / "contract.json"
+        if existing.is_file():
+            old = FeatureContract.from_dict(json.loads(existing.read_text()))
+            old.check_compatible(contract, f"existing store {self.root}", "this extraction")
+        else:
+            write_json(existing, contract.to_dict())
+
+    def _meta(self, name: str) -> Path:
+        return self.root / "meta" / f"{name}.json"
+
+    def done(self, name: str) -> bool:
+        return self._meta(name).is_file()
+
+    def write(self, name: str, enc: EncodedVideo) -> None:
+        streams = {}
+        for stream, arr in enc.streams.items():
+            rel = f"{name}_i3d.npy" if (self.layout == "rtfm" and stream == "features") \
+                else f"{stream}/{name}.npy"
+            atomic_write(self.root / rel, lambda p, a=arr: np.save(p, a))
+            streams[stream] = rel
+        write_json(self._meta(name), {"frames": enc.frames, "fps": enc.fps,
+                                      "snippets": enc.snippets, "source": enc.source,
+                                      "streams": streams, **enc.meta})
+
+    def finalize(self) -> Path:
+        videos = {p.stem: json.loads(p.read_text())
+                  for p in sorted((self.root / "meta").glob("*.json"))}
+        return write_json(self.root / "manifest.json",
+                          {"contract": self.contract.to_dict(), "videos": videos})

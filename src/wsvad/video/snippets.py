@@ -1,0 +1,76 @@
+"""Snippets of L frames, crops as a batch dimension.
+
+Snippet t holds frames ``[t·stride, t·stride + L)``. The last, partial snippet is completed by
+repeating the video's last frame, so a video of n frames gives ``ceil(n / L)`` snippets at
+stride L — the count the RTFM ground-truth files assume (``gt-sh.npy`` pads every video to
+``16·ceil(n/16)`` frames). Some published releases instead drop that snippet when n is a
+multiple of 16 (see ``../shared/papers/README.md``); wsvad's frame alignment handles both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import cv2
+import numpy as np
+
+
+def iter_snippets(frames: Iterable[np.ndarray], length: int = 16,
+                  stride: int | None = None) -> Iterator[np.ndarray]:
+    """Yield ``[L, H, W, 3]`` arrays from a stream of frames (holds at most L frames).
+
+    A last, partial window is emitted (padded with the last frame) only when it holds frames
+    that no earlier snippet covered.
+
+    Example:
+        >>> frames = (np.full((2, 2, 3), i, np.uint8) for i in range(5))
+        >>> [s[:, 0, 0, 0].tolist() for s in iter_snippets(frames, 2)]
+        [[0, 1], [2, 3], [4, 4]]
+    """
+    stride = stride or length
+    buf: list[np.ndarray] = []
+    next_start, covered, n = 0, 0, 0
+    for i, frame in enumerate(frames):
+        n = i + 1
+        if i < next_start:
+            continue  # stride > length: frames between snippets
+        buf.append(frame)
+        if len(buf) == length:
+            yield np.stack(buf)
+            covered = next_start + length
+            next_start += stride
+            buf = buf[stride:] if stride < length else []
+    if buf and n > covered:
+        yield np.stack(buf + [buf[-1]] * (length - len(buf)))
+
+
+def resize_short_side(frame: np.ndarray, size: int) -> np.ndarray:
+    """Resize so the shorter side is ``size`` pixels (area interpolation when shrinking)."""
+    h, w = frame.shape[:2]
+    scale = size / min(h, w)
+    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.resize(frame, (nw, nh), interpolation=interp)
+
+
+def crop_boxes(h: int, w: int, size: int, crops: int) -> list[tuple[int, int, bool]]:
+    """``(top, left, flip)`` of 1 (centre), 5 (centre + corners) or 10 (the 5 + flips) crops."""
+    if crops not in (1, 5, 10):
+        raise ValueError(f"crops must be 1, 5 or 10, not {crops}")
+    c = ((h - size) // 2, (w - size) // 2)
+    corners = [(0, 0), (0, w - size), (h - size, 0), (h - size, w - size)]
+    five = [c] + corners
+    boxes = [(t, left, False) for t, left in ([c] if crops == 1 else five)]
+    if crops == 10:
+        boxes += [(t, left, True) for t, left, _ in boxes]
+    return boxes
+
+
+def crop_clip(clip: np.ndarray, size: int, crops: int) -> np.ndarray:
+    """``[L, H, W, 3]`` (already resized) → ``[crops, L, size, size, 3]``."""
+    _, h, w, _ = clip.shape
+    out = []
+    for top, left, flip in crop_boxes(h, w, size, crops):
+        c = clip[:, top:top + size, left:left + size]
+        out.append(c[:, :, ::-1] if flip else c)
+    return np.ascontiguousarray(np.stack(out))

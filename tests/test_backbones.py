@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+import torch
+
+from wsvad.backbones.effnet_lite import EfficientNetLite0, load_effnet_lite0
+from wsvad.backbones.motion import MotionEncoder
+from wsvad.errors import WsvadError
+
+
+def test_effnet_lite0_recognises_grace_hopper():
+    import matplotlib.image as mpimg
+    from matplotlib import cbook
+
+    from wsvad.video import crop_clip, resize_short_side
+    img = mpimg.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    x = crop_clip(resize_short_side(img, 224)[None], 224, 1)[0, 0].astype(np.float32)
+    x = torch.from_numpy((x - 127.5) / 127.5).permute(2, 0, 1)[None]
+    net = load_effnet_lite0()
+    with torch.no_grad():
+        maps, pooled, logits = net(x)
+    assert maps.shape == (1, 1280, 7, 7) and pooled.shape == (1, 1280)
+    assert int(logits.argmax()) == 652  # ImageNet "military uniform"
+
+
+def test_effnet_wrong_weights_is_a_clear_error(tmp_path):
+    p = tmp_path / "w.pth"
+    torch.save({"conv.weight": torch.zeros(1)}, p)
+    with pytest.raises(WsvadError, match="not EfficientNet-Lite0 weights"):
+        load_effnet_lite0(p)
+    with pytest.raises(WsvadError, match="not found"):
+        load_effnet_lite0(tmp_path / "missing.pth")
+    assert sum(p.numel() for p in EfficientNetLite0().parameters()) == 4_652_008
+
+
+def _texture(h=120, w=160, seed=0):
+    rng = np.random.default_rng(seed)
+    import cv2
+    t = cv2.GaussianBlur(rng.integers(0, 255, (h, w)).astype(np.uint8), (7, 7), 2)
+    return np.repeat(t[..., None], 3, axis=2)
+
+
+def test_motion_static_scene_is_zero_and_translation_is_measured():
+    enc = MotionEncoder()
+    still = np.stack([_texture()] * 4)
+    intensity, desc = enc.encode(still)
+    assert intensity == pytest.approx(0.0, abs=0.05)
+    enc.reset()
+    base = _texture(120, 200)
+    # content moves +2 px per frame
+    clip = np.stack([base[:, 8 - 2 * i: 168 - 2 * i] for i in range(4)])
+    intensity, desc = enc.encode(clip)
+    assert intensity == pytest.approx(2.0, abs=0.5)  # frame short side 120 = analysis size
+    cells = desc.reshape(16, 12)
+    orient = cells[:, :8].sum(0)
+    assert int(orient.argmax()) in (0, 7)  # rightward flow: orientation bin around 0 rad

@@ -1,0 +1,90 @@
+"""Extraction on real UCSD Ped2 video: store layout, contract, determinism, resume, bad input,
+and the store as training data."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import shared
+
+from wsvad.cli import main
+from wsvad.data import load_dataset
+from wsvad.features import extract
+
+
+@pytest.fixture(scope="module")
+def ped2_store(tmp_path_factory):
+    videos = shared("ucsd_ped2", "videos")
+    d = tmp_path_factory.mktemp("ped2")
+    (d / "in").mkdir()
+    for name in ("Test001", "Train001"):  # 180 + 120 frames
+        shutil.copy(videos / f"{name}.mp4", d / "in")
+    rep = extract(d / "in", d / "store", progress=False)
+    assert rep.written == ["Test001", "Train001"] and not rep.failed
+    return d
+
+
+def test_store_layout_shapes_and_contract(ped2_store):
+    store = ped2_store / "store"
+    man = json.loads((store / "manifest.json").read_text())
+    c = man["contract"]
+    assert (c["backbone"], c["dim"], c["crops"], c["clip_frames"]) == \
+        ("effnet-lite0+motion", 1472, 1, 16)
+    v = man["videos"]["Test001"]
+    assert (v["frames"], v["snippets"], v["fps"], v["width"], v["height"]) == \
+        (180, 12, 10.0, 360, 240)
+    f = np.load(store / "features" / "Test001.npy")
+    assert f.shape == (12, 1, 1472) and np.isfinite(f).all()
+    assert np.load(store / "motion" / "Test001.npy").shape == (12,)
+    ctx = np.load(store / "context" / "Test001.npy")
+    assert ctx.shape == (12, 1000) and np.allclose(ctx.sum(1), 1, atol=1e-4)
+    assert np.load(store / "features" / "Train001.npy").shape == (8, 1, 1472)  # 120 / 16 → 8
+
+
+def test_same_video_twice_gives_identical_features(ped2_store, tmp_path):
+    shutil.copy(ped2_store / "in" / "Train001.mp4", tmp_path / "Again.mp4")
+    extract(tmp_path / "Again.mp4", tmp_path / "s", progress=False)
+    np.testing.assert_array_equal(np.load(tmp_path / "s" / "features" / "Again.npy"),
+                                  np.load(ped2_store / "store" / "features" / "Train001.npy"))
+
+
+def test_resume_skips_and_broken_video_is_reported(ped2_store, tmp_path, capsys):
+    store = tmp_path / "store"
+    shutil.copytree(ped2_store / "store", store)
+    d = tmp_path / "in"
+    shutil.copytree(ped2_store / "in", d)
+    (d / "Broken.mp4").write_bytes(b"\x00\x00\x00 not a video")
+    code = main(["extract", str(d), "--out", str(store)])
+    out = capsys.readouterr()
+    assert code == 1 and "0 written, 2 already done, 1 failed" in out.out
+    assert "Broken" in out.err
+    assert set(json.loads((store / "manifest.json").read_text())["videos"]) == \
+        {"Test001", "Train001"}
+
+
+def test_store_with_other_contract_is_refused(ped2_store, tmp_path, capsys):
+    store = tmp_path / "store"
+    shutil.copytree(ped2_store / "store", store)
+    assert main(["extract", str(ped2_store / "in"), "--out", str(store),
+                 "--backbone", "motion"]) == 2
+    assert "dim: existing store" in capsys.readouterr().err
+
+
+def test_store_is_a_dataset_and_trains(ped2_store, tmp_path):
+    store = ped2_store / "store"
+    (tmp_path / "train.txt").write_text("Test001\nTrain001\n")
+    (tmp_path / "test.txt").write_text("Test001\nTrain001\n")
+    (tmp_path / "labels.csv").write_text("Test001,1\nTrain001,0\n")
+    labels = np.load(shared("ucsd_ped2", "frame_labels.npz"))
+    np.savez(tmp_path / "gt.npz", Test001=labels["Test001"], Train001=labels["Train001"])
+    (tmp_path / "spec.yaml").write_text(
+        f"format: store\nfeature_dir: {store}\ntrain_list: train.txt\ntest_list: test.txt\n"
+        "labels: labels.csv\ngt: gt.npz\n")
+    ds = load_dataset(tmp_path / "spec.yaml")
+    assert ds.contract.backbone == "effnet-lite0+motion" and len(ds.frame_labels["Test001"]) == 180
+    assert main(["train", "--method", "mil", "--data", str(tmp_path / "spec.yaml"), "--out",
+                 str(tmp_path / "run"), "--iterations", "3", "--val-fraction", "0",
+                 "--set", "batch_size=1"]) == 0
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["test_frames"] == 180 + 120  # every real frame scored, partial snippet included

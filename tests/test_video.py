@@ -1,0 +1,81 @@
+import av
+import cv2
+import numpy as np
+import pytest
+
+from wsvad.errors import DataError
+from wsvad.video import crop_clip, iter_frames, iter_snippets, probe, resize_short_side
+from wsvad.video.snippets import crop_boxes
+
+
+def write_video(path, frames, fps=10, codec="libx264", pix="yuv420p"):
+    with av.open(str(path), "w") as c:
+        s = c.add_stream(codec, rate=fps)
+        s.height, s.width = frames[0].shape[:2]
+        s.pix_fmt = pix
+        for f in frames:
+            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+def ramp(n, h=48, w=64):
+    return [np.full((h, w, 3), 10 * i, np.uint8) for i in range(n)]
+
+
+def test_snippet_windows_and_padding():
+    f = [np.full((1, 1, 3), i, np.uint8) for i in range(7)]
+    got = [s[:, 0, 0, 0].tolist() for s in iter_snippets(iter(f), 4, 2)]
+    assert got == [[0, 1, 2, 3], [2, 3, 4, 5], [4, 5, 6, 6]]
+    assert len(list(iter_snippets(iter(f[:6]), 3))) == 2  # exact multiple: no padded snippet
+
+
+def test_crop_boxes_hand_computed():
+    assert crop_boxes(10, 12, 8, 1) == [(1, 2, False)]
+    five = crop_boxes(10, 12, 8, 5)
+    assert five == [(1, 2, False), (0, 0, False), (0, 4, False), (2, 0, False), (2, 4, False)]
+    ten = crop_boxes(10, 12, 8, 10)
+    assert len(ten) == 10 and ten[5:] == [(t, left, True) for t, left, _ in five]
+    clip = np.arange(2 * 10 * 12 * 3, dtype=np.uint8).reshape(2, 10, 12, 3)
+    out = crop_clip(clip, 8, 10)
+    assert out.shape == (10, 2, 8, 8, 3)
+    np.testing.assert_array_equal(out[5], out[0][:, :, ::-1])
+
+
+def test_resize_short_side():
+    assert resize_short_side(np.zeros((240, 360, 3), np.uint8), 224).shape == (224, 336, 3)
+
+
+def test_decode_odd_size_and_fps_resampling(tmp_path):
+    p = write_video(tmp_path / "a.mp4", ramp(20, 75, 97), fps=20)
+    info = probe(p)
+    assert (info.width, info.height, info.fps) == (97, 75, 20.0)
+    frames = list(iter_frames(p))
+    assert len(frames) == 20 and frames[0][0].shape == (75, 97, 3)
+    assert frames[1][1] == pytest.approx(0.05)
+    half = list(iter_frames(p, fps=10))
+    assert len(half) == 10 and half[1][1] == pytest.approx(0.1)
+    # content survives (grey levels 0, 10, 20 … within codec error)
+    assert abs(int(frames[5][0].mean()) - 50) <= 3
+
+
+def test_decode_grey_avi_and_frame_folder(tmp_path):
+    p = write_video(tmp_path / "g.avi", ramp(6), codec="mpeg4", pix="yuv420p")
+    assert len(list(iter_frames(p))) == 6
+    d = tmp_path / "frames"
+    d.mkdir()
+    for i in range(5):
+        cv2.imwrite(str(d / f"{i:03d}.png"), np.full((20, 30), 40 * i, np.uint8))
+    got = list(iter_frames(d, folder_fps=5))
+    assert len(got) == 5 and got[2][0].shape == (20, 30, 3) and got[2][1] == pytest.approx(0.4)
+    assert int(got[3][0][0, 0, 0]) == 120
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00" * 1000, b"garbage that is not a video"])
+def test_corrupt_or_empty_video_is_a_clear_error(tmp_path, content):
+    p = tmp_path / "bad.mp4"
+    p.write_bytes(content)
+    with pytest.raises(DataError, match="bad.mp4"):
+        list(iter_frames(p))
