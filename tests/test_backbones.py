@@ -53,3 +53,44 @@ def test_motion_static_scene_is_zero_and_translation_is_measured():
     cells = desc.reshape(16, 12)
     orient = cells[:, :8].sum(0)
     assert int(orient.argmax()) in (0, 7)  # rightward flow: orientation bin around 0 rad
+
+
+def test_moving_object_boxes_find_a_moving_square():
+    from wsvad.backbones.boxes import MovingObjectDetector
+    det = MovingObjectDetector(warmup=5)
+    rng = np.random.default_rng(0)
+    bg = rng.integers(90, 110, (120, 160, 3)).astype(np.uint8)
+    boxes = []
+    for i in range(30):
+        f = bg.copy()
+        if i >= 15:
+            x = 20 + 3 * i
+            f[40:60, x:x + 20] = 250
+        boxes.append(det.detect(f))
+    assert all(b == [] for b in boxes[:15])
+    last = boxes[-1]
+    assert len(last) == 1
+    b = last[0]
+    x = 20 + 3 * 29
+    assert abs(b.x1 - x) <= 2 and abs(b.x2 - (x + 20)) <= 2 and abs(b.y1 - 40) <= 2
+    assert b.score > 0.8
+
+
+@pytest.mark.parametrize("name,dim", [("i3d-r50", 2048), ("i3d-inception", 1024), ("c3d", 4096)])
+def test_clip_nets_load_user_weights_strictly_and_encode(name, dim, tmp_path):
+    from wsvad.backbones.clip_nets import CLIP_NETS, ClipNetEncoder, load_clip_net
+    torch.manual_seed(0)
+    net = CLIP_NETS[name].build()
+    path = tmp_path / "w.pth"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in net.state_dict().items()}}, path)
+    enc = ClipNetEncoder(name, path, crops=1)
+    clip = np.random.default_rng(0).integers(0, 255, (16, 120, 160, 3)).astype(np.uint8)
+    a = enc.encode([clip])
+    assert a.shape == (1, 1, dim) and np.isfinite(a).all()
+    np.testing.assert_array_equal(a, enc.encode([clip]))  # deterministic in eval mode
+    with pytest.raises(WsvadError, match="needs a weights file"):
+        load_clip_net(name, None)
+    bad = tmp_path / "bad.pth"
+    torch.save({"other.weight": torch.zeros(2)}, bad)
+    with pytest.raises(WsvadError, match="keys or shapes do not match"):
+        load_clip_net(name, bad)

@@ -88,3 +88,17 @@ def test_store_is_a_dataset_and_trains(ped2_store, tmp_path):
                  "--set", "batch_size=1"]) == 0
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert m["test_frames"] == 180 + 120  # every real frame scored, partial snippet included
+
+
+def test_maps_and_patch_streams(ped2_store):
+    from wsvad.backbones import VideoEncoder
+    enc = VideoEncoder("effnet-lite0", maps=True, patches=((2, 3),))
+    out = enc.encode(ped2_store / "in" / "Train001.mp4")
+    assert out.streams["features"].shape == (8, 1, 1280)
+    assert out.streams["maps"].shape == (8, 1, 7, 7, 1280)
+    assert out.streams["maps"].dtype == np.float16
+    assert out.streams["patches_2x3"].shape == (8, 6, 1280)
+    assert enc.contract().streams == ("features", "motion", "context", "maps", "patches_2x3")
+    # pooled features are the spatial mean of the maps
+    np.testing.assert_allclose(out.streams["maps"].astype(np.float32).mean((2, 3)),
+                               out.streams["features"], atol=2e-2)

@@ -49,7 +49,8 @@ def test_resize_short_side():
 
 
 def test_decode_odd_size_and_fps_resampling(tmp_path):
-    p = write_video(tmp_path / "a.mp4", ramp(20, 75, 97), fps=20)
+    # odd size: lossless FFV1 in Matroska (H.264 4:2:0 needs even sizes)
+    p = write_video(tmp_path / "a.mkv", ramp(20, 75, 97), fps=20, codec="ffv1", pix="yuv444p")
     info = probe(p)
     assert (info.width, info.height, info.fps) == (97, 75, 20.0)
     frames = list(iter_frames(p))
@@ -57,8 +58,10 @@ def test_decode_odd_size_and_fps_resampling(tmp_path):
     assert frames[1][1] == pytest.approx(0.05)
     half = list(iter_frames(p, fps=10))
     assert len(half) == 10 and half[1][1] == pytest.approx(0.1)
-    # content survives (grey levels 0, 10, 20 … within codec error)
-    assert abs(int(frames[5][0].mean()) - 50) <= 3
+    # content survives (grey levels 0, 10, 20 …, lossless up to colour conversion)
+    assert abs(int(frames[5][0].mean()) - 50) <= 2
+    mp4 = write_video(tmp_path / "b.mp4", ramp(12, 48, 64))
+    assert len(list(iter_frames(mp4))) == 12
 
 
 def test_decode_grey_avi_and_frame_folder(tmp_path):
@@ -79,3 +82,17 @@ def test_corrupt_or_empty_video_is_a_clear_error(tmp_path, content):
     p.write_bytes(content)
     with pytest.raises(DataError, match="bad.mp4"):
         list(iter_frames(p))
+
+
+def test_ssrl_patch_grids_tile_the_frame():
+    from wsvad.video.snippets import SSRL_GRIDS, patch_boxes, patch_clip
+    sizes = {g: patch_boxes(480, 840, g) for g in SSRL_GRIDS}
+    assert {(b - t, r - left) for t, left, b, r in sizes[(2, 3)]} == {(240, 280)}
+    assert {(b - t, r - left) for t, left, b, r in sizes[(3, 5)]} == {(160, 168)}
+    assert {(b - t, r - left) for t, left, b, r in sizes[(4, 7)]} == {(120, 120)}
+    # other resolutions: same grid, windows scaled (Ped2 360×240, 2×3 → 120×120)
+    assert patch_boxes(240, 360, (2, 3))[-1] == (120, 240, 240, 360)
+    clip = np.zeros((4, 240, 360, 3), np.uint8)
+    clip[:, :120, :120] = 255
+    p = patch_clip(clip, (2, 3), 32)
+    assert p.shape == (6, 4, 32, 32, 3) and p[0].min() == 255 and p[1].max() == 0

@@ -85,10 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "folders), or a .txt/.list file of paths")
     x.add_argument("--out", required=True, type=Path, help="store folder (created/resumed)")
     x.add_argument("--backbone", default="effnet-lite0+motion",
-                   help="effnet-lite0+motion (default) | effnet-lite0 | motion")
+                   help="effnet-lite0+motion (default) | effnet-lite0 | motion | i3d-r50 | "
+                   "i3d-inception | c3d (the last three need --weights)")
+    x.add_argument("--weights", type=Path, help="weights file for the backbone")
     x.add_argument("--crops", type=int, default=1, choices=(1, 5, 10))
     x.add_argument("--fps", type=float, help="resample frames to this rate first")
     x.add_argument("--maps", action="store_true", help="also store 7x7 spatial maps (GIG)")
+    x.add_argument("--patches", action="store_true",
+                   help="also store per-tile features of SSRL's 2x3, 3x5, 4x7 grids")
     x.add_argument("--frames-per-snippet", type=int, default=4,
                    help="frames of each 16-frame snippet that the 2-D backbone sees")
     x.add_argument("--workers", type=int, default=1, help="processes on this machine")
@@ -136,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             from wsvad.features import extract
             rep = extract(args.videos, args.out, args.backbone, args.crops, args.fps, args.maps,
                           args.workers, args.shard, args.format,
-                          frames_per_snippet=args.frames_per_snippet)
+                          frames_per_snippet=args.frames_per_snippet, weights=args.weights,
+                          patches=((2, 3), (3, 5), (4, 7)) if args.patches else ())
             print(f"{len(rep.written)} written, {len(rep.skipped)} already done, "
                   f"{len(rep.failed)} failed; {rep.frames} frames in {rep.seconds:.1f} s "
                   f"({rep.frames / max(rep.seconds, 1e-9):.1f} frames/s) → {args.out}")

@@ -1,13 +1,17 @@
 """Video → per-snippet feature streams with a named backbone and its feature contract.
 
 Backbones: ``effnet-lite0`` (appearance: EfficientNet-Lite0 ImageNet features from
-``frames_per_snippet`` evenly spaced frames, averaged), ``motion`` (DIS-flow descriptor) and
-``effnet-lite0+motion`` (both concatenated; the default for video). Streams written per video:
+``frames_per_snippet`` evenly spaced frames, averaged), ``motion`` (DIS-flow descriptor),
+``effnet-lite0+motion`` (both concatenated; the default for video), and the 3-D networks of the
+published releases ``i3d-r50``, ``i3d-inception``, ``c3d`` (user's weights file, see
+:mod:`wsvad.backbones.clip_nets`). Streams written per video:
 
 * ``features [T, C, D]`` — what the methods train on (C crops);
 * ``motion [T]`` — mean flow magnitude (motion intensity, CLAV/CoMo);
 * ``context [T, 1000]`` — ImageNet class probabilities of the centre crop (context labels);
-* ``maps [T, C, 7, 7, 1280]`` float16 — EfficientNet spatial maps (GIG), with ``maps=True``.
+* ``maps [T, C, 7, 7, 1280]`` float16 — EfficientNet spatial maps (GIG), with ``maps=True``;
+* ``patches_RxC [T, R·C, 1280]`` — EfficientNet features of each tile of an R×C grid (SSRL's
+  scales 2×3, 3×5, 4×7), with ``patches=[(2, 3), …]``; tiles are resized to 224×224.
 """
 
 from __future__ import annotations
@@ -19,14 +23,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from wsvad.backbones.clip_nets import CLIP_NETS, ClipNetEncoder
 from wsvad.backbones.effnet_lite import MEAN, STD, load_effnet_lite0, packaged_weights
 from wsvad.backbones.motion import MotionConfig, MotionEncoder
 from wsvad.contract import FeatureContract
 from wsvad.errors import ConfigError, DataError
 from wsvad.video.decode import iter_frames, probe
-from wsvad.video.snippets import crop_clip, iter_snippets, resize_short_side
+from wsvad.video.snippets import crop_clip, iter_snippets, patch_clip, resize_short_side
 
-BACKBONES = ("effnet-lite0+motion", "effnet-lite0", "motion")
+BACKBONES = ("effnet-lite0+motion", "effnet-lite0", "motion", *CLIP_NETS)
 
 
 @dataclass
@@ -62,27 +67,36 @@ class VideoEncoder:
     def __init__(self, backbone: str = "effnet-lite0+motion", crops: int = 1,
                  frames_per_snippet: int = 4, snippet_frames: int = 16,
                  stride: int | None = None, fps: float | None = None, maps: bool = False,
-                 weights: str | Path | None = None, batch_snippets: int = 8):
+                 weights: str | Path | None = None, batch_snippets: int = 8,
+                 patches: tuple[tuple[int, int], ...] = ()):
         if backbone not in BACKBONES:
-            raise ConfigError(f"backbone '{backbone}' unknown; available: {', '.join(BACKBONES)}"
-                              " (i3d/c3d backbones need their weight files; see the docs)")
+            raise ConfigError(f"backbone '{backbone}' unknown; available: {', '.join(BACKBONES)}")
         self.backbone, self.crops, self.k = backbone, crops, frames_per_snippet
         self.snippet_frames, self.stride = snippet_frames, stride or snippet_frames
         self.fps, self.maps, self.batch_snippets = fps, maps, batch_snippets
         self.appearance = "effnet" in backbone
         self.motion = "motion" in backbone
+        self.clip_net = ClipNetEncoder(backbone, weights, crops) if backbone in CLIP_NETS \
+            else None
         self.net = load_effnet_lite0(weights) if self.appearance else None
-        self.weights_hash = file_hash(Path(weights) if weights else packaged_weights()) \
-            if self.appearance else None
+        self.weights_hash = None
+        if self.appearance or self.clip_net:
+            self.weights_hash = file_hash(Path(weights) if weights else packaged_weights())
         self.motion_cfg = MotionConfig()
+        self.patches = tuple(tuple(g) for g in patches)
+        if self.patches and not self.appearance:
+            raise ConfigError("patch features need an effnet-lite0 backbone")
 
     @property
     def dim(self) -> int:
+        if self.clip_net is not None:
+            return self.clip_net.spec.dim
         return 1280 * self.appearance + self.motion_cfg.dim * self.motion
 
     def contract(self) -> FeatureContract:
         streams = ["features", "motion"] + (["context"] if self.appearance else []) + \
-            (["maps"] if self.maps and self.appearance else [])
+            (["maps"] if self.maps and self.appearance else []) + \
+            [f"patches_{r}x{c}" for r, c in self.patches]
         return FeatureContract(dim=self.dim, crops=self.crops, backbone=self.backbone,
                                weights_hash=self.weights_hash, clip_frames=self.snippet_frames,
                                stride=self.stride, fps=self.fps, streams=tuple(streams))
@@ -108,6 +122,16 @@ class VideoEncoder:
             m = m.numpy().astype(np.float16)
         return pooled, probs, m
 
+    def _patches(self, clips: list[np.ndarray], grid: tuple[int, int]) -> np.ndarray:
+        """``[n, P, 1280]`` pooled features of each tile, averaged over the sampled frames."""
+        idx = np.linspace(0, self.snippet_frames - 1, self.k).round().astype(int)
+        x = torch.from_numpy(np.stack([patch_clip(c[idx], grid, 224) for c in clips])).float()
+        n, p, k = x.shape[:3]
+        x = ((x - MEAN) / STD).reshape(n * p * k, 224, 224, 3).permute(0, 3, 1, 2)
+        with torch.no_grad():
+            _, pooled, _ = self.net(x.contiguous())
+        return pooled.view(n, p, k, -1).mean(2).numpy()
+
     def encode(self, path: str | Path) -> EncodedVideo:
         """All streams of one video; raises :class:`DataError` for unreadable input."""
         path = Path(path)
@@ -120,7 +144,8 @@ class VideoEncoder:
                 counter["frames"] += 1
                 yield frame
 
-        out: dict[str, list] = {"features": [], "motion": [], "context": [], "maps": []}
+        out: dict[str, list] = {"features": [], "motion": [], "context": [], "maps": [],
+                                **{f"patches_{r}x{c}": [] for r, c in self.patches}}
         pending: list[np.ndarray] = []
 
         def flush():
@@ -133,6 +158,10 @@ class VideoEncoder:
                 out["context"].extend(probs)
                 if m is not None:
                     out["maps"].extend(m)
+                for r, c in self.patches:
+                    out[f"patches_{r}x{c}"].extend(self._patches(pending, (r, c)))
+            if self.clip_net is not None:
+                parts.append(self.clip_net.encode(pending))
             if self.motion:
                 parts.append(np.repeat(np.stack(out_desc[-len(pending):])[:, None],
                                        self.crops, axis=1))
@@ -156,6 +185,8 @@ class VideoEncoder:
             streams["context"] = np.stack(out["context"]).astype(np.float32)
             if self.maps:
                 streams["maps"] = np.stack(out["maps"])
+            for r, c in self.patches:
+                streams[f"patches_{r}x{c}"] = np.stack(out[f"patches_{r}x{c}"])
         fps = self.fps or info.fps
         return EncodedVideo(streams, counter["frames"], fps, len(streams["features"]),
                             str(path), {"width": info.width, "height": info.height})

@@ -60,14 +60,31 @@ def load_segments(ds: FeatureDataset, idx: np.ndarray, segments: int, progress: 
     return np.stack(bags), np.array(labels), skipped
 
 
-def _validate(model: methods.Method, val: Batch) -> dict[str, float]:
+def _validate(model: methods.Method, val: Batch, chunk: int = 64) -> dict[str, float]:
+    """Video-level AUC and mean loss on the held-out training videos, in eval mode, in chunks
+    of ``chunk`` videos that mix both labels (bounded memory at UCF-Crime scale)."""
+    labels = val.label.numpy()
+    order = _interleave(np.flatnonzero(labels <= 0.5), np.flatnonzero(labels > 0.5))
+    scores, losses = np.zeros(len(labels)), []
     model.eval()
     with torch.no_grad():
-        out = model(val)
-        loss = sum(model.losses(val, out).values()).item()
-        auc = _auc(model.video_score(out).numpy(), val.label.numpy().astype(int))
+        for i in range(0, len(order), chunk):
+            idx = torch.from_numpy(order[i:i + chunk])
+            part = Batch(val.features[idx], val.label[idx])
+            out = model(part)
+            scores[idx.numpy()] = model.video_score(out).numpy()
+            if 0 < part.label.sum() < len(idx):
+                losses.append(sum(model.losses(part, out).values()).item())
     model.train()
-    return {"val_video_auc": auc, "val_loss": loss}
+    return {"val_video_auc": _auc(scores, labels.astype(int)),
+            "val_loss": float(np.mean(losses)) if losses else float("nan")}
+
+
+def _interleave(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Alternate the two index lists (the longer one's tail at the end)."""
+    n = min(len(a), len(b))
+    mixed = np.stack([a[:n], b[:n]], axis=1).ravel()
+    return np.concatenate([mixed, a[n:], b[n:]]).astype(int)
 
 
 def _better(new: dict, best: dict | None) -> bool:

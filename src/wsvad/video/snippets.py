@@ -74,3 +74,31 @@ def crop_clip(clip: np.ndarray, size: int, crops: int) -> np.ndarray:
         c = clip[:, top:top + size, left:left + size]
         out.append(c[:, :, ::-1] if flip else c)
     return np.ascontiguousarray(np.stack(out))
+
+
+# SSRL's patch scales on a 480×840 frame: whole frame, 2×3 windows of 240×280, 3×5 of
+# 160×168, 4×7 of 120×120 — non-overlapping tiles. Other resolutions keep the grid and scale
+# the windows to the frame.
+SSRL_GRIDS = ((1, 1), (2, 3), (3, 5), (4, 7))
+
+
+def patch_boxes(h: int, w: int, grid: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    """``(top, left, bottom, right)`` of a ``rows × cols`` tiling of an ``h × w`` frame.
+
+    Example:
+        >>> patch_boxes(480, 840, (2, 3))[:2]
+        [(0, 0, 240, 280), (0, 280, 240, 560)]
+    """
+    rows, cols = grid
+    ys = np.linspace(0, h, rows + 1).round().astype(int)
+    xs = np.linspace(0, w, cols + 1).round().astype(int)
+    return [(int(ys[r]), int(xs[c]), int(ys[r + 1]), int(xs[c + 1]))
+            for r in range(rows) for c in range(cols)]
+
+
+def patch_clip(clip: np.ndarray, grid: tuple[int, int], size: int) -> np.ndarray:
+    """``[L, H, W, 3]`` → ``[P, L, size, size, 3]``: each tile resized to the backbone input."""
+    _, h, w, _ = clip.shape
+    return np.stack([np.stack([cv2.resize(f[t:b, lft:r], (size, size),
+                                          interpolation=cv2.INTER_AREA) for f in clip])
+                     for t, lft, b, r in patch_boxes(h, w, grid)])
