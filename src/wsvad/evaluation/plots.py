@@ -73,8 +73,15 @@ def plot_history(history: list[dict], out_path: str | Path) -> Path:
         ax1.plot(its, [h[k] for h in history], lw=1, label=k)
     ax1.set(xlabel="iteration", ylabel="loss term (weighted)", yscale="log", title="training")
     ax1.legend(fontsize=7)
-    val = [(h["iteration"], h["val_video_auc"]) for h in history if "val_video_auc" in h]
+    val = [(h["iteration"], h["val_video_auc"], h["val_loss"]) for h in history
+           if "val_video_auc" in h]
     if val:
-        ax2.plot(*zip(*val, strict=True), marker=".", color="tab:green")
+        its_v, aucs, losses = zip(*val, strict=True)
+        ax2.plot(its_v, aucs, marker=".", color="tab:green", label="video AUC")
+        ax3 = ax2.twinx()
+        ax3.plot(its_v, losses, color="tab:gray", lw=1, label="loss (breaks AUC ties)")
+        ax3.set_ylabel("validation loss")
+        ax3.legend(loc="lower right", fontsize=7)
     ax2.set(xlabel="iteration", ylabel="video AUC", title="validation (held-out train videos)")
+    ax2.legend(loc="lower left", fontsize=7)
     return _save(fig, Path(out_path))
