@@ -82,6 +82,6 @@ def plot_history(history: list[dict], out_path: str | Path) -> Path:
         ax3.plot(its_v, losses, color="tab:gray", lw=1, label="loss (breaks AUC ties)")
         ax3.set_ylabel("validation loss")
         ax3.legend(loc="lower right", fontsize=7)
+        ax2.legend(loc="lower left", fontsize=7)
     ax2.set(xlabel="iteration", ylabel="video AUC", title="validation (held-out train videos)")
-    ax2.legend(loc="lower left", fontsize=7)
     return _save(fig, Path(out_path))
