@@ -102,3 +102,20 @@ def test_maps_and_patch_streams(ped2_store):
     # pooled features are the spatial mean of the maps
     np.testing.assert_allclose(out.streams["maps"].astype(np.float32).mean((2, 3)),
                                out.streams["features"], atol=2e-2)
+
+
+def test_workers_shards_rtfm_layout_and_boxes(ped2_store, tmp_path):
+    from wsvad.data.readers import RTFMSource
+    out = tmp_path / "rtfm"
+    rep = extract(ped2_store / "in", out, workers=2, layout="rtfm", boxes=True, progress=False)
+    assert sorted(rep.written) == ["Test001", "Train001"]
+    # two processes give the same features as one
+    for name in rep.written:
+        np.testing.assert_array_equal(np.load(out / f"{name}_i3d.npy"),
+                                      np.load(ped2_store / "store" / "features" / f"{name}.npy"))
+    assert RTFMSource(out).load("Test001").features.shape == (12, 1, 1472)
+    boxes = np.load(out / "boxes" / "Test001.npy")
+    assert boxes.ndim == 2 and boxes.shape[1] == 6 and len(boxes) > 50
+    assert boxes[:, 0].max() < 180 and (boxes[:, 3] <= 360).all() and (boxes[:, 4] <= 240).all()
+    shard = extract(ped2_store / "in", tmp_path / "s1", shard="1/2", progress=False)
+    assert shard.written == ["Train001"]

@@ -96,3 +96,25 @@ def test_ssrl_patch_grids_tile_the_frame():
     clip[:, :120, :120] = 255
     p = patch_clip(clip, (2, 3), 32)
     assert p.shape == (6, 4, 32, 32, 3) and p[0].min() == 255 and p[1].max() == 0
+
+
+def test_variable_frame_rate_is_resampled_by_timestamp(tmp_path):
+    from fractions import Fraction
+    p = tmp_path / "vfr.mkv"
+    times_ms = [0, 40, 80, 300, 320, 340, 360, 1000]  # bursts and gaps
+    with av.open(str(p), "w") as c:
+        s = c.add_stream("ffv1", rate=1000)  # millisecond clock: timestamps kept exactly
+        s.width, s.height, s.pix_fmt = 32, 16, "yuv444p"
+        s.time_base = s.codec_context.time_base = Fraction(1, 1000)
+        for i, t in enumerate(times_ms):
+            f = av.VideoFrame.from_ndarray(np.full((16, 32, 3), 20 * i, np.uint8), format="rgb24")
+            f.pts, f.time_base = t, Fraction(1, 1000)
+            for pkt in s.encode(f):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    got = [t for _, t in iter_frames(p)]
+    np.testing.assert_allclose(got, np.array(times_ms) / 1000, atol=1e-3)
+    # 10 fps clock ticks at 0, .1, .2, …: the first frame at or after each tick is kept
+    kept = [round(t, 3) for _, t in iter_frames(p, fps=10)]
+    assert kept == [0.0, 0.3, 1.0]

@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--crops", type=int, default=1, choices=(1, 5, 10))
     x.add_argument("--fps", type=float, help="resample frames to this rate first")
     x.add_argument("--maps", action="store_true", help="also store 7x7 spatial maps (GIG)")
+    x.add_argument("--boxes", action="store_true",
+                   help="also store moving-object boxes per frame (MOG2; fixed cameras)")
     x.add_argument("--patches", action="store_true",
                    help="also store per-tile features of SSRL's 2x3, 3x5, 4x7 grids")
     x.add_argument("--frames-per-snippet", type=int, default=4,
@@ -141,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             rep = extract(args.videos, args.out, args.backbone, args.crops, args.fps, args.maps,
                           args.workers, args.shard, args.format,
                           frames_per_snippet=args.frames_per_snippet, weights=args.weights,
-                          patches=((2, 3), (3, 5), (4, 7)) if args.patches else ())
+                          patches=((2, 3), (3, 5), (4, 7)) if args.patches else (),
+                          boxes=args.boxes)
             print(f"{len(rep.written)} written, {len(rep.skipped)} already done, "
                   f"{len(rep.failed)} failed; {rep.frames} frames in {rep.seconds:.1f} s "
                   f"({rep.frames / max(rep.seconds, 1e-9):.1f} frames/s) → {args.out}")

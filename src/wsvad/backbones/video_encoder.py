@@ -10,6 +10,9 @@ published releases ``i3d-r50``, ``i3d-inception``, ``c3d`` (user's weights file,
 * ``motion [T]`` — mean flow magnitude (motion intensity, CLAV/CoMo);
 * ``context [T, 1000]`` — ImageNet class probabilities of the centre crop (context labels);
 * ``maps [T, C, 7, 7, 1280]`` float16 — EfficientNet spatial maps (GIG), with ``maps=True``;
+* ``boxes [N, 6]`` — moving-object proposals, rows ``(frame, x1, y1, x2, y2, score)`` in
+  pixels of the decoded frames (MOG2 background subtraction, WSSTAD's tubes), with
+  ``boxes=True``;
 * ``patches_RxC [T, R·C, 1280]`` — EfficientNet features of each tile of an R×C grid (SSRL's
   scales 2×3, 3×5, 4×7), with ``patches=[(2, 3), …]``; tiles are resized to 224×224.
 """
@@ -23,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from wsvad.backbones.boxes import MovingObjectDetector
 from wsvad.backbones.clip_nets import CLIP_NETS, ClipNetEncoder
 from wsvad.backbones.effnet_lite import MEAN, STD, load_effnet_lite0, packaged_weights
 from wsvad.backbones.motion import MotionConfig, MotionEncoder
@@ -68,7 +72,7 @@ class VideoEncoder:
                  frames_per_snippet: int = 4, snippet_frames: int = 16,
                  stride: int | None = None, fps: float | None = None, maps: bool = False,
                  weights: str | Path | None = None, batch_snippets: int = 8,
-                 patches: tuple[tuple[int, int], ...] = ()):
+                 patches: tuple[tuple[int, int], ...] = (), boxes: bool = False):
         if backbone not in BACKBONES:
             raise ConfigError(f"backbone '{backbone}' unknown; available: {', '.join(BACKBONES)}")
         self.backbone, self.crops, self.k = backbone, crops, frames_per_snippet
@@ -84,6 +88,7 @@ class VideoEncoder:
             self.weights_hash = file_hash(Path(weights) if weights else packaged_weights())
         self.motion_cfg = MotionConfig()
         self.patches = tuple(tuple(g) for g in patches)
+        self.boxes = boxes
         if self.patches and not self.appearance:
             raise ConfigError("patch features need an effnet-lite0 backbone")
 
@@ -96,7 +101,7 @@ class VideoEncoder:
     def contract(self) -> FeatureContract:
         streams = ["features", "motion"] + (["context"] if self.appearance else []) + \
             (["maps"] if self.maps and self.appearance else []) + \
-            [f"patches_{r}x{c}" for r, c in self.patches]
+            [f"patches_{r}x{c}" for r, c in self.patches] + (["boxes"] if self.boxes else [])
         return FeatureContract(dim=self.dim, crops=self.crops, backbone=self.backbone,
                                weights_hash=self.weights_hash, clip_frames=self.snippet_frames,
                                stride=self.stride, fps=self.fps, streams=tuple(streams))
@@ -138,9 +143,14 @@ class VideoEncoder:
         info = probe(path)
         motion = MotionEncoder(self.motion_cfg)
         counter = {"frames": 0}
+        detector = MovingObjectDetector() if self.boxes else None
+        found: list[tuple[float, ...]] = []
 
         def frames():
             for frame, _t in iter_frames(path, self.fps):
+                if detector is not None:
+                    found.extend((counter["frames"], b.x1, b.y1, b.x2, b.y2, b.score)
+                                 for b in detector.detect(frame))
                 counter["frames"] += 1
                 yield frame
 
@@ -187,6 +197,8 @@ class VideoEncoder:
                 streams["maps"] = np.stack(out["maps"])
             for r, c in self.patches:
                 streams[f"patches_{r}x{c}"] = np.stack(out[f"patches_{r}x{c}"])
+        if self.boxes:
+            streams["boxes"] = np.asarray(found, np.float32).reshape(-1, 6)
         fps = self.fps or info.fps
         return EncodedVideo(streams, counter["frames"], fps, len(streams["features"]),
                             str(path), {"width": info.width, "height": info.height})

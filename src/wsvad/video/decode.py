@@ -96,15 +96,13 @@ def iter_frames(path: str | Path, fps: float | None = None,
     if fps is None:
         yield from raw
         return
-    step, next_t = 1.0 / fps, None
+    step, start, tick = 1.0 / fps, None, 0
     for frame, t in raw:
-        if next_t is None:
-            next_t = t
-        if t + 1e-6 >= next_t:
+        if start is None:
+            start = t
+        if t - start + 1e-6 >= tick * step:  # first frame at or after clock tick `tick`
             yield frame, t
-            next_t += step
-            while next_t <= t:
-                next_t += step
+            tick = int(np.floor((t - start) / step + 1e-6)) + 1
 
 
 def _iter_folder(folder: Path, fps: float) -> Iterator[tuple[np.ndarray, float]]:
