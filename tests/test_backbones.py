@@ -25,7 +25,7 @@ def test_effnet_lite0_recognises_grace_hopper():
 def test_effnet_wrong_weights_is_a_clear_error(tmp_path):
     p = tmp_path / "w.pth"
     torch.save({"conv.weight": torch.zeros(1)}, p)
-    with pytest.raises(WsvadError, match="not EfficientNet-Lite0 weights"):
+    with pytest.raises(WsvadError, match="do not match.*EfficientNet-Lite0"):
         load_effnet_lite0(p)
     with pytest.raises(WsvadError, match="not found"):
         load_effnet_lite0(tmp_path / "missing.pth")

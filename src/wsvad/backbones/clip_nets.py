@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from wsvad.backbones import c3d, i3d_inception, i3d_resnet
+from wsvad.backbones.weights import load_strict
 from wsvad.errors import WsvadError
 from wsvad.video.snippets import crop_clip, resize_short_side
 
@@ -57,23 +58,7 @@ def load_clip_net(name: str, weights: str | Path | None) -> nn.Module:
     if weights is None:
         raise WsvadError(f"backbone '{name}' needs a weights file (--weights PATH): "
                          f"{spec.where}. wsvad never downloads weights.")
-    path = Path(weights)
-    if not path.is_file():
-        raise WsvadError(f"weights file not found: {path} (expected {spec.where})")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WsvadError(f"{path}: unreadable weights ({exc})") from exc
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    net = spec.build()
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise WsvadError(f"{path}: keys or shapes do not match {name} "
-                         f"({str(exc).splitlines()[0]}); expected {spec.where}") from exc
-    return net.eval()
+    return load_strict(spec.build(), weights, f"{name}: {spec.where}")
 
 
 class ClipNetEncoder:

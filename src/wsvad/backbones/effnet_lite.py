@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wsvad.backbones.weights import load_strict
 from wsvad.errors import WsvadError
 
 # (repeats, kernel, stride, expand ratio, in, out) per stage — EfficientNet-B0's blocks
@@ -97,16 +98,4 @@ def load_effnet_lite0(weights: str | Path | None = None) -> EfficientNetLite0:
         torch.Size([1, 1280])
     """
     path = Path(weights) if weights else packaged_weights()
-    if not path.is_file():
-        raise WsvadError(f"weights file not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WsvadError(f"{path}: unreadable weights ({exc})") from exc
-    net = EfficientNetLite0()
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise WsvadError(f"{path}: not EfficientNet-Lite0 weights "
-                         f"({str(exc).splitlines()[0]})") from exc
-    return net.eval()
+    return load_strict(EfficientNetLite0(), path, "EfficientNet-Lite0 ImageNet weights")
