@@ -77,7 +77,9 @@ def plot_history(history: list[dict], out_path: str | Path) -> Path:
            if "val_video_auc" in h]
     if val:
         its_v, aucs, losses = zip(*val, strict=True)
-        ax2.plot(its_v, aucs, marker=".", color="tab:green", label="video AUC")
+        ax2.plot(its_v, aucs, marker=".", color="tab:green", alpha=0.5, label="video AUC")
+        smooth = [h.get("val_auc_smoothed") for h in history if "val_video_auc" in h]
+        ax2.plot(its_v, smooth, color="tab:green", lw=2, label="running mean (selects)")
         ax3 = ax2.twinx()
         ax3.plot(its_v, losses, color="tab:gray", lw=1, label="loss (breaks AUC ties)")
         ax3.set_ylabel("validation loss")

@@ -90,7 +90,7 @@ def _interleave(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _better(new: dict, best: dict | None) -> bool:
     if best is None:
         return True
-    a, b = new["val_video_auc"], best["val_video_auc"]
+    a, b = new["val_auc_smoothed"], best["val_auc_smoothed"]
     a, b = (-1.0 if np.isnan(a) else a), (-1.0 if np.isnan(b) else b)
     return a > b + 1e-9 or (abs(a - b) <= 1e-9 and new["val_loss"] < best["val_loss"])
 
@@ -99,11 +99,13 @@ def train(data: str | Path | DatasetSpec | FeatureDataset, method: str, out: str
           overrides: dict[str, Any] | None = None, seed: int = 0, val_fraction: float = 0.1,
           val_every: int | None = None, patience: int | None = 20, resume: bool = False,
           progress: bool = True, evaluate_test: bool = True,
-          max_minutes: float | None = None) -> TrainResult:
+          max_minutes: float | None = None, smooth: int = 3) -> TrainResult:
     """Train ``method`` on a dataset spec and write a run directory.
 
-    Validation (video-level AUC of the method's video score, ties broken by the validation
-    loss) on ``val_fraction`` of the training videos picks the checkpoint; training stops after
+    Validation on ``val_fraction`` of the training videos picks the checkpoint: the video-level
+    AUC of the method's video score, averaged over the last ``smooth`` validations (a few
+    held-out videos give a noisy AUC; one lucky spike should not pick the model), ties broken
+    by the validation loss; training stops after
     ``patience`` validations without improvement, or when ``max_minutes`` of training have
     passed (validating once more first). The test set is scored once, at the end.
 
@@ -173,6 +175,10 @@ def train(data: str | Path | DatasetSpec | FeatureDataset, method: str, out: str
         if (it + 1) % val_every == 0 or it + 1 == cfg.iterations or out_of_time:
             if val is not None:
                 row.update(_validate(model, val))
+                recent = [h["val_video_auc"] for h in history if "val_video_auc" in h]
+                window = (recent + [row["val_video_auc"]])[-smooth:]
+                finite = [v for v in window if not np.isnan(v)]
+                row["val_auc_smoothed"] = float(np.mean(finite)) if finite else float("nan")
                 if _better(row, best):
                     best, best_it, stale = dict(row), it + 1, 0
                     best_state = copy.deepcopy(model.state_dict())
