@@ -26,6 +26,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py --out benchmarks/results
+	$(BIN)/python benchmarks/extract_throughput.py --out benchmarks/results
 
 clean:
 	rm -rf runs .pytest_cache
