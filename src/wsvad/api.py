@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from wsvad.contract import FeatureContract
-from wsvad.data.features import as_snippet_array, load_npy
+from wsvad.data.features import VideoFeatures, as_snippet_array, load_npy
 from wsvad.data.groundtruth import snippet_to_frame
 from wsvad.data.spec import load_dataset
 from wsvad.datasets import make_benchmark  # noqa: F401  (re-exported)
@@ -107,7 +107,6 @@ def score_features(run: str | Path, features: str | Path,
     """Snippet scores ``[T]`` and frame scores ``[16·T]`` of one feature file (``[T, D]`` or
     ``[T, crops, D]``); optionally a CSV ``frame,snippet,score``."""
     model, contract, _ = load_checkpoint(Path(run) / "model")
-    from wsvad.data.features import VideoFeatures
     arr = as_snippet_array(load_npy(features), features)
     given = FeatureContract(dim=arr.shape[2], crops=arr.shape[1])
     contract.check_compatible(given, f"run {run}", f"features {features}")

@@ -22,7 +22,7 @@ def _pool(scores: Scores, labels: Mapping[str, np.ndarray], names=None) -> tuple
     return s, y
 
 
-def _auc(s: np.ndarray, y: np.ndarray) -> float:
+def safe_auc(s: np.ndarray, y: np.ndarray) -> float:
     """ROC-AUC, NaN when only one class is present (undefined)."""
     return float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else float("nan")
 
@@ -35,7 +35,7 @@ def frame_auc(scores: Scores, labels: Mapping[str, np.ndarray]) -> float:
         ...           {"a": np.array([0, 1]), "b": np.array([0, 0])})
         1.0
     """
-    return _auc(*_pool(scores, labels))
+    return safe_auc(*_pool(scores, labels))
 
 
 def frame_ap(scores: Scores, labels: Mapping[str, np.ndarray]) -> float:
@@ -58,7 +58,7 @@ def abnormal_only_auc(scores: Scores, labels: Mapping[str, np.ndarray]) -> float
     """Pooled frame AUC over abnormal test videos only (those with at least one positive
     frame): how well a method finds the anomaly inside videos that contain one."""
     names = [n for n in scores if np.asarray(labels[n]).max() > 0]
-    return _auc(*_pool(scores, labels, names))
+    return safe_auc(*_pool(scores, labels, names))
 
 
 def classwise_auc(scores: Scores, labels: Mapping[str, np.ndarray],
@@ -69,7 +69,7 @@ def classwise_auc(scores: Scores, labels: Mapping[str, np.ndarray],
     for c in sorted({classes.get(n) for n in scores} - {None, "Normal", "normal"}):
         names = [n for n in scores if classes.get(n) == c and np.asarray(labels[n]).max() > 0]
         if names:
-            out[c] = _auc(*_pool(scores, labels, names + normal))
+            out[c] = safe_auc(*_pool(scores, labels, names + normal))
     return out
 
 
@@ -88,7 +88,7 @@ def video_auc(scores: Scores, labels: Mapping[str, np.ndarray]) -> float:
     names = list(scores)
     s = np.array([np.max(scores[n]) for n in names])
     y = np.array([int(np.asarray(labels[n]).max() > 0) for n in names])
-    return _auc(s, y)
+    return safe_auc(s, y)
 
 
 def evaluate_scores(scores: Scores, labels: Mapping[str, np.ndarray],

@@ -19,7 +19,8 @@ from wsvad.data.batch import BalancedBags, Batch
 from wsvad.data.segments import resample_segments
 from wsvad.data.spec import DatasetSpec, FeatureDataset, load_dataset
 from wsvad.errors import DataError, WsvadError
-from wsvad.evaluation.metrics import _auc
+from wsvad.evaluation.metrics import safe_auc
+from wsvad.evaluation.plots import plot_history
 from wsvad.fileio import write_json, write_text
 from wsvad.training.checkpoint import save_checkpoint, save_resume_state
 from wsvad.training.evaluate import evaluate_model
@@ -76,7 +77,7 @@ def _validate(model: methods.Method, val: Batch, chunk: int = 64) -> dict[str, f
             if 0 < part.label.sum() < len(idx):
                 losses.append(sum(model.losses(part, out).values()).item())
     model.train()
-    return {"val_video_auc": _auc(scores, labels.astype(int)),
+    return {"val_video_auc": safe_auc(scores, labels.astype(int)),
             "val_loss": float(np.mean(losses)) if losses else float("nan")}
 
 
@@ -179,10 +180,11 @@ def train(data: str | Path | DatasetSpec | FeatureDataset, method: str, out: str
                 window = (recent + [row["val_video_auc"]])[-smooth:]
                 finite = [v for v in window if not np.isnan(v)]
                 row["val_auc_smoothed"] = float(np.mean(finite)) if finite else float("nan")
-                if _better(row, best):
+                full = len(window) == smooth  # no choice and no patience before that
+                if full and _better(row, best):
                     best, best_it, stale = dict(row), it + 1, 0
                     best_state = copy.deepcopy(model.state_dict())
-                else:
+                elif full:
                     stale += 1
             save_resume_state(resume_path, model, optimizer, {
                 "iteration": it + 1, "best": best, "best_iteration": best_it,
@@ -217,10 +219,5 @@ def train(data: str | Path | DatasetSpec | FeatureDataset, method: str, out: str
                     "validation": best, "seconds": round(time.time() - t0, 1),
                     "skipped_videos": skipped})
     write_json(out / "metrics.json", metrics)
-    _plot_history(history, out / "training.png")
+    plot_history(history, out / "training.png")
     return TrainResult(out, metrics, best_it, it + 1, time.time() - t0, skipped)
-
-
-def _plot_history(history: list[dict], path: Path) -> None:
-    from wsvad.evaluation.plots import plot_history
-    plot_history(history, path)
