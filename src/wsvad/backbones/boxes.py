@@ -38,7 +38,7 @@ class MovingObjectDetector:
 
     A box's score is the share of foreground pixels inside it. Boxes smaller than
     ``min_area`` pixels are dropped; the first ``warmup`` frames give no boxes (the background
-    model is still forming).
+    model is still forming; at least one).
 
     Example:
         >>> det = MovingObjectDetector(warmup=0)
@@ -51,13 +51,14 @@ class MovingObjectDetector:
         self.mog = cv2.createBackgroundSubtractorMOG2(history, var_threshold,
                                                       detectShadows=False)
         self.kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kernel, kernel))
-        self.min_area, self.warmup, self.seen = min_area, warmup, 0
+        # MOG2 marks all of its first frame as foreground: at least one warm-up frame
+        self.min_area, self.warmup, self.seen = min_area, max(warmup, 1), 0
         self.rate = 1.0 / history
 
     def detect(self, frame: np.ndarray) -> list[Box]:
         # OpenCV's automatic rate is 1/(2·frames seen) early on, which absorbs a slow object
         # into the background within a few frames; after the warm-up the rate is 1/history.
-        fg = self.mog.apply(frame, learningRate=-1 if self.seen < self.warmup else self.rate)
+        fg = self.mog.apply(frame, learningRate=-1 if self.seen <= self.warmup else self.rate)
         self.seen += 1
         if self.seen <= self.warmup:
             return []

@@ -112,7 +112,7 @@ def train(data: str | Path | DatasetSpec | FeatureDataset, method: str, out: str
 
     Example:
         >>> from wsvad.datasets import make_benchmark                       # doctest: +SKIP
-        >>> r = train(make_benchmark("bench"), "rtfm", "runs/r", {"iterations": 300})  # +SKIP
+        >>> r = train(make_benchmark("b"), "rtfm", "runs/r", {"iterations": 300})  # doctest: +SKIP
         >>> r.metrics["frame_auc"]                                         # doctest: +SKIP
     """
     t0 = time.time()
