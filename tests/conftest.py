@@ -21,3 +21,34 @@ def tiny_bench(tmp_path_factory) -> Path:
     cfg = BenchmarkConfig(train_normal=16, train_abnormal=16, test_normal=8, test_abnormal=8,
                           dim=32, crops=2, min_snippets=20, max_snippets=40, seed=3)
     return make_benchmark(tmp_path_factory.mktemp("tiny"), cfg)
+
+
+SCENE_SPEC = """format: store
+feature_dir: store
+train_list: scenes/train.txt
+test_list: scenes/test.txt
+labels: scenes/labels.csv
+gt: scenes/frame_labels.npz
+boxes: scenes/boxes.json
+videos: scenes/videos
+"""
+
+
+@pytest.fixture(scope="session")
+def scene_runs(tmp_path_factory) -> Path:
+    """Plaza videos → motion features → a MIL and an RTFM run (small and quick: the point is
+    the plumbing from video to alerts, not accuracy)."""
+    from wsvad.datasets.scenes import SceneDatasetConfig, make_scene_dataset
+    from wsvad.features import extract
+    from wsvad.training import train
+    root = tmp_path_factory.mktemp("scene_runs")
+    make_scene_dataset(root / "scenes", SceneDatasetConfig(4, 4, 2, 2, seconds=3.0, cameras=2),
+                       progress=False)
+    rep = extract(root / "scenes" / "videos", root / "store", backbone="motion", progress=False)
+    assert not rep.failed
+    (root / "spec.yaml").write_text(SCENE_SPEC)
+    train(root / "spec.yaml", "mil", root / "mil", {"iterations": 60}, val_fraction=0.25,
+          progress=False)
+    train(root / "spec.yaml", "rtfm", root / "rtfm", {"iterations": 20}, val_fraction=0.25,
+          progress=False)
+    return root

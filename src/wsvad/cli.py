@@ -18,6 +18,9 @@ EPILOG = """examples:
   wsvad train --method mil --data spec.yaml --out runs/mil --set lr=0.01 --iterations 500
   wsvad evaluate --run runs/rtfm
   wsvad score --run runs/rtfm --features video_i3d.npy --out scores.csv
+  wsvad detect --run runs/demo/rtfm videos/test_003.mp4 --out detections
+  wsvad detect --run runs/rtfm rtsp://camera.local/stream1 --threshold 0.6
+  wsvad report --run runs/demo/rtfm
 """
 
 
@@ -36,6 +39,29 @@ def _table(summary: dict) -> str:
     for k, v in summary.items():
         rows.append(f"{k:<26}{v['mean']:>9.4f}{v['std']:>9.4f}{v['n']:>7d}")
     return "\n".join(rows)
+
+
+def _detect(args: argparse.Namespace) -> int:
+    from wsvad.detect.job import detect
+
+    def on_event(name, e):
+        print(f"  alert {name}: {e.start:.2f}–{e.end:.2f} s, peak {e.peak_score:.3f} at "
+              f"{e.peak_time:.2f} s", flush=True)
+
+    rep = detect(args.run, args.input, args.out, args.threshold, args.stream, args.realtime,
+                 not args.no_overlay, args.labels, args.boxes, args.hysteresis,
+                 args.min_seconds, args.window, args.weights, on_event=on_event)
+    for name, row in rep.videos.items():
+        print(f"{name}: {row['frames']} frames, {row['events']} alert(s), max score "
+              f"{row['max_score']}, real-time factor {row['realtime_factor']}× → {row['dir']}")
+        if row.get("stream_error"):
+            print(f"  stream stopped early: {row['stream_error']} (partial results kept)",
+                  file=sys.stderr)
+    for name, why in rep.failed.items():
+        print(f"failed {name}: {why}", file=sys.stderr)
+    print(f"summary: {Path(args.out) / 'detections.json'}")
+    bad = rep.failed or any(r.get("stream_error") for r in rep.videos.values())
+    return 1 if bad else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,10 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--features", required=True, type=Path, help=".npy [T, D] or [T, crops, D]")
     s.add_argument("--out", type=Path, help="CSV to write (frame,snippet,score)")
 
-    d = sub.add_parser("demo", help="generate a feature benchmark, train RTFM and MIL, report")
+    d = sub.add_parser("demo", help="generate plaza videos, extract, train RTFM, evaluate, "
+                       "write the HTML report and an overlay video (a few minutes)")
     d.add_argument("--out", type=Path, default=Path("runs/demo"))
     d.add_argument("--iterations", type=int, help="training steps per run (default: RTFM 300, "
                    "MIL 1500)")
+    d.add_argument("--features", action="store_true", help="the feature-level demo instead: "
+                   "generated feature benchmark, RTFM and MIL over 3 seeds")
 
     x = sub.add_parser("extract", help="extract features of videos into a FeatureStore")
     x.add_argument("videos", type=Path, help="a video file, a folder of videos (or of frame "
@@ -101,6 +130,37 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--shard", help="i/n: this machine's share of the video list")
     x.add_argument("--format", choices=("store", "rtfm"), default="store",
                    help="rtfm also writes <name>_i3d.npy files at the top level")
+
+    dt = sub.add_parser("detect", help="score videos or a live stream with a trained run: "
+                        "scores.csv, events.json, timeline.png, overlay.mp4 per video")
+    dt.add_argument("input", help="a video file, a folder of videos, a frame folder, or a "
+                    "stream: rtsp://…, http://…, webcam:0")
+    dt.add_argument("--run", required=True, type=Path, help="run directory from `wsvad train`")
+    dt.add_argument("--out", type=Path, default=Path("detections"),
+                    help="output folder (default: detections/)")
+    dt.add_argument("--threshold", default="auto", help="'auto' (calibrated on the run's "
+                    "validation normal videos, default) or a score value")
+    dt.add_argument("--hysteresis", type=float, default=0.2, help="an alert closes when the "
+                    "score falls below threshold·(1 − hysteresis) (default 0.2)")
+    dt.add_argument("--min-seconds", type=float, default=0.5,
+                    help="drop alerts shorter than this (default 0.5 s)")
+    dt.add_argument("--stream", action="store_true", help="process frames as they arrive "
+                    "(automatic for stream URLs and webcams)")
+    dt.add_argument("--realtime", action="store_true", help="read a file at its frame rate, "
+                    "as a camera would deliver it (implies --stream)")
+    dt.add_argument("--window", type=int, default=32,
+                    help="streaming: snippets of context the model sees (default 32)")
+    dt.add_argument("--no-overlay", action="store_true", help="skip overlay.mp4")
+    dt.add_argument("--labels", type=Path, help="frame labels .npz (key = video name) to draw")
+    dt.add_argument("--boxes", type=Path, help="ground-truth boxes .json to draw")
+    dt.add_argument("--weights", type=Path, help="backbone weights file (I3D/C3D runs)")
+
+    r = sub.add_parser("report", help="one self-contained HTML page of a run: metrics, ROC/PR, "
+                       "timelines, top detections")
+    r.add_argument("--run", required=True, type=Path)
+    r.add_argument("--data", type=Path, help="dataset spec (default: the run's own)")
+    r.add_argument("--out", type=Path, help="HTML file (default: <run>/report.html)")
+    r.add_argument("--videos", type=Path, help="folder of the source videos, for thumbnails")
 
     b = sub.add_parser("make-benchmark", help="write a generated feature benchmark (RTFM layout)")
     b.add_argument("--out", required=True, type=Path)
@@ -152,9 +212,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  failed {name}: {why}", file=sys.stderr)
             if rep.failed:
                 return 1
+        elif args.command == "detect":
+            return _detect(args)
+        elif args.command == "report":
+            from wsvad.report import write_report
+            path = write_report(args.run, args.data, args.out, args.videos)
+            print(f"report written: {path}")
         elif args.command == "demo":
-            from wsvad.demo import run_demo
-            run_demo(args.out, args.iterations)
+            from wsvad.demo import run_demo, run_video_demo
+            if args.features:
+                run_demo(args.out, args.iterations)
+            else:
+                run_video_demo(args.out, args.iterations)
         elif args.command == "make-benchmark":
             from wsvad.datasets import BenchmarkConfig
             print(api.make_benchmark(args.out, BenchmarkConfig(seed=args.seed)))

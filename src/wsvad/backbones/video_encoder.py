@@ -87,6 +87,8 @@ class VideoEncoder:
         if self.appearance or self.clip_net:
             self.weights_hash = file_hash(Path(weights) if weights else packaged_weights())
         self.motion_cfg = MotionConfig()
+        if self.motion:  # motion settings change the features: they belong in the contract
+            self.weights_hash = "+".join(x for x in (self.weights_hash, self.motion_cfg.tag) if x)
         self.patches = tuple(tuple(g) for g in patches)
         self.boxes = boxes
         if self.patches and not self.appearance:
@@ -137,11 +139,14 @@ class VideoEncoder:
             _, pooled, _ = self.net(x.contiguous())
         return pooled.view(n, p, k, -1).mean(2).numpy()
 
+    def session(self, batch_snippets: int | None = None) -> EncodingSession:
+        """Per-video encoding state; push snippets as they arrive (streaming)."""
+        return EncodingSession(self, batch_snippets or self.batch_snippets)
+
     def encode(self, path: str | Path) -> EncodedVideo:
         """All streams of one video; raises :class:`DataError` for unreadable input."""
         path = Path(path)
         info = probe(path)
-        motion = MotionEncoder(self.motion_cfg)
         counter = {"frames": 0}
         detector = MovingObjectDetector() if self.boxes else None
         found: list[tuple[float, ...]] = []
@@ -154,51 +159,64 @@ class VideoEncoder:
                 counter["frames"] += 1
                 yield frame
 
-        out: dict[str, list] = {"features": [], "motion": [], "context": [], "maps": [],
-                                **{f"patches_{r}x{c}": [] for r, c in self.patches}}
-        pending: list[np.ndarray] = []
-
-        def flush():
-            if not pending:
-                return
-            parts = []
-            if self.appearance:
-                pooled, probs, m = self._appearance(pending)
-                parts.append(pooled)
-                out["context"].extend(probs)
-                if m is not None:
-                    out["maps"].extend(m)
-                for r, c in self.patches:
-                    out[f"patches_{r}x{c}"].extend(self._patches(pending, (r, c)))
-            if self.clip_net is not None:
-                parts.append(self.clip_net.encode(pending))
-            if self.motion:
-                parts.append(np.repeat(np.stack(out_desc[-len(pending):])[:, None],
-                                       self.crops, axis=1))
-            out["features"].extend(np.concatenate(parts, axis=-1).astype(np.float32))
-            pending.clear()
-
-        out_desc: list[np.ndarray] = []
-        for clip in iter_snippets(frames(), self.snippet_frames, self.stride):
-            intensity, desc = motion.encode(clip)
-            out["motion"].append(intensity)
-            out_desc.append(desc)
-            pending.append(clip)
-            if len(pending) >= self.batch_snippets:
-                flush()
-        flush()
-        if not out["features"]:
+        session = self.session()
+        parts = [session.push(clip) for clip in iter_snippets(frames(), self.snippet_frames,
+                                                               self.stride)]
+        parts = [p for p in parts + [session.flush()] if p is not None]
+        if not parts:
             raise DataError(f"{path}: no frames decoded; the video is empty or unreadable")
-        streams = {"features": np.stack(out["features"]),
-                   "motion": np.asarray(out["motion"], np.float32)}
-        if self.appearance:
-            streams["context"] = np.stack(out["context"]).astype(np.float32)
-            if self.maps:
-                streams["maps"] = np.stack(out["maps"])
-            for r, c in self.patches:
-                streams[f"patches_{r}x{c}"] = np.stack(out[f"patches_{r}x{c}"])
+        streams = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         if self.boxes:
             streams["boxes"] = np.asarray(found, np.float32).reshape(-1, 6)
         fps = self.fps or info.fps
         return EncodedVideo(streams, counter["frames"], fps, len(streams["features"]),
                             str(path), {"width": info.width, "height": info.height})
+
+
+class EncodingSession:
+    """One video's encoding state: the motion encoder's previous frame and the snippets waiting
+    for a batch. :meth:`push` returns the streams of a finished batch (``{stream: [n, …]}``)
+    or None; :meth:`flush` encodes what is left.
+
+    Example:
+        >>> s = VideoEncoder("motion").session(batch_snippets=1)
+        >>> s.push(np.zeros((16, 64, 64, 3), np.uint8))["features"].shape
+        (1, 1, 192)
+    """
+
+    def __init__(self, encoder: VideoEncoder, batch_snippets: int):
+        self.enc, self.batch = encoder, max(1, batch_snippets)
+        self.motion = MotionEncoder(encoder.motion_cfg)
+        self.pending: list[np.ndarray] = []
+        self.intensity: list[float] = []
+        self.desc: list[np.ndarray] = []
+
+    def push(self, clip: np.ndarray) -> dict[str, np.ndarray] | None:
+        intensity, desc = self.motion.encode(clip)
+        self.intensity.append(intensity)
+        self.desc.append(desc)
+        self.pending.append(clip)
+        return self.flush() if len(self.pending) >= self.batch else None
+
+    def flush(self) -> dict[str, np.ndarray] | None:
+        if not self.pending:
+            return None
+        enc, clips = self.enc, self.pending
+        out: dict[str, np.ndarray] = {}
+        parts = []
+        if enc.appearance:
+            pooled, probs, m = enc._appearance(clips)
+            parts.append(pooled)
+            out["context"] = probs.astype(np.float32)
+            if m is not None:
+                out["maps"] = m
+            for r, c in enc.patches:
+                out[f"patches_{r}x{c}"] = enc._patches(clips, (r, c))
+        if enc.clip_net is not None:
+            parts.append(enc.clip_net.encode(clips))
+        if enc.motion:
+            parts.append(np.repeat(np.stack(self.desc)[:, None], enc.crops, axis=1))
+        out["features"] = np.concatenate(parts, axis=-1).astype(np.float32)
+        out["motion"] = np.asarray(self.intensity, np.float32)
+        self.pending, self.intensity, self.desc = [], [], []
+        return out

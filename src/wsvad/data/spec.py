@@ -15,7 +15,7 @@ from wsvad.data.readers import SOURCES, FeatureSource
 from wsvad.errors import DataError
 
 _KEYS = {"format", "feature_dir", "train_list", "test_list", "labels", "abnormal_first", "gt",
-         "snippet_frames", "name"}
+         "snippet_frames", "name", "videos", "boxes"}
 
 
 @dataclass
@@ -37,6 +37,8 @@ class DatasetSpec:
     gt: Path | None = None
     snippet_frames: int = 16
     name: str = "dataset"
+    videos: Path | None = None     # folder of the source videos (report thumbnails, overlays)
+    boxes: Path | None = None      # spatial ground truth {name: [[frame, x1, y1, x2, y2], …]}
     path: Path | None = None
 
     @classmethod
@@ -69,7 +71,8 @@ class DatasetSpec:
                    test_list=p("test_list"), labels=p("labels"),
                    abnormal_first=raw.get("abnormal_first"), gt=p("gt"),
                    snippet_frames=int(raw.get("snippet_frames", 16)),
-                   name=str(raw.get("name", path.stem)), path=path.resolve())
+                   name=str(raw.get("name", path.stem)), videos=p("videos"), boxes=p("boxes"),
+                   path=path.resolve())
 
 
 @dataclass

@@ -18,12 +18,14 @@ from wsvad import methods
 from wsvad.data.batch import BalancedBags, Batch
 from wsvad.data.segments import resample_segments
 from wsvad.data.spec import DatasetSpec, FeatureDataset, load_dataset
+from wsvad.detect.threshold import FALLBACK, calibrate
 from wsvad.errors import DataError, WsvadError
 from wsvad.evaluation.metrics import safe_auc
 from wsvad.evaluation.plots import plot_history
 from wsvad.fileio import write_json, write_text
 from wsvad.training.checkpoint import save_checkpoint, save_resume_state
 from wsvad.training.evaluate import evaluate_model
+from wsvad.training.scoring import score_videos
 from wsvad.training.split import stratified_split
 
 
@@ -86,6 +88,18 @@ def _interleave(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     n = min(len(a), len(b))
     mixed = np.stack([a[:n], b[:n]], axis=1).ravel()
     return np.concatenate([mixed, a[n:], b[n:]]).astype(int)
+
+
+def calibrate_run_threshold(model: methods.Method, ds: FeatureDataset, names: list[str]
+                            ) -> dict[str, Any]:
+    """Alert threshold from the frame scores of held-out normal TRAINING videos, each scored
+    whole as at test time (:mod:`wsvad.detect.threshold`)."""
+    frames, _, failed = score_videos(model, ds.source, names, None, ds.spec.snippet_frames,
+                                     progress=False)
+    rec = calibrate(list(frames.values()))
+    if failed:
+        rec["failed_videos"] = failed
+    return rec
 
 
 def _better(new: dict, best: dict | None) -> bool:
@@ -208,16 +222,19 @@ def train(data: str | Path | DatasetSpec | FeatureDataset, method: str, out: str
     else:
         best_it = it + 1
     model.eval()
+    normals = [ds.train[i].name for i in va_idx if ds.train[i].label == 0]
+    threshold = calibrate_run_threshold(model, ds, normals)
     save_checkpoint(model, ds.contract, out / "model",
                     {"seed": seed, "best_iteration": best_it, "validation": best,
-                     "data": resolved["data"]})
+                     "data": resolved["data"], "threshold": threshold})
     write_json(out / "history.json", history)
     metrics: dict[str, Any] = {}
     if evaluate_test and ds.test:
-        metrics = evaluate_model(model, ds, out, progress=progress)
+        metrics = evaluate_model(model, ds, out, progress=progress,
+                                 threshold=threshold["value"] or FALLBACK)
     metrics.update({"best_iteration": best_it, "iterations_run": it + 1,
-                    "validation": best, "seconds": round(time.time() - t0, 1),
-                    "skipped_videos": skipped})
+                    "validation": best, "threshold": threshold,
+                    "seconds": round(time.time() - t0, 1), "skipped_videos": skipped})
     write_json(out / "metrics.json", metrics)
     plot_history(history, out / "training.png")
     return TrainResult(out, metrics, best_it, it + 1, time.time() - t0, skipped)

@@ -93,6 +93,18 @@ def iter_frames(path: str | Path, fps: float | None = None,
     """
     path = Path(path)
     raw = _iter_folder(path, folder_fps) if path.is_dir() else _iter_container(path)
+    yield from resample(raw, fps)
+
+
+def resample(raw: Iterator[tuple[np.ndarray, float]], fps: float | None
+             ) -> Iterator[tuple[np.ndarray, float]]:
+    """Keep the first frame at or after each tick of a ``fps`` clock (all frames if None).
+
+    Example:
+        >>> ts = [t for _, t in resample(((None, i / 30) for i in range(30)), 10)]
+        >>> len(ts), round(ts[1], 3)
+        (10, 0.1)
+    """
     if fps is None:
         yield from raw
         return

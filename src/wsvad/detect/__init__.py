@@ -1,0 +1,1 @@
+"""From a trained run to alerts on video: events, thresholds, detection, overlays."""

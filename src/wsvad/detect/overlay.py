@@ -1,0 +1,115 @@
+"""The overlay video: each frame with a score panel underneath (the score curve, the threshold,
+a cursor), a red frame and ``ALERT`` while an alert is open, and boxes (ground truth in green
+when known; a localising method's boxes in red). Small videos are enlarged ×2 to stay legible.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from wsvad.video.writer import VideoWriter
+
+PANEL = 72
+GREEN, RED, AMBER, GREY = (40, 200, 80), (230, 40, 40), (245, 180, 40), (110, 110, 110)
+
+
+class OverlayWriter:
+    """Write frames with their score. With ``scores`` given (offline) the panel shows the whole
+    video; without (streaming) it scrolls over the last ``span_s`` seconds.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "o.mp4"
+        >>> w = OverlayWriter(p, fps=10, threshold=0.5)
+        >>> for i in range(12):
+        ...     w.write(np.zeros((60, 80, 3), np.uint8), i, i / 12, alert=i > 6)
+        >>> w.close().name
+        'o.mp4'
+    """
+
+    def __init__(self, path: str | Path, fps: float, threshold: float,
+                 scores: np.ndarray | None = None, labels: np.ndarray | None = None,
+                 boxes: dict[int, list[tuple[float, ...]]] | None = None, span_s: float = 20.0):
+        self.path, self.fps, self.threshold = Path(path), fps, threshold
+        self.scores, self.labels, self.boxes = scores, labels, boxes or {}
+        self.recent: deque[float] = deque(maxlen=max(2, int(span_s * fps)))
+        self.writer = VideoWriter(self.path, fps)
+        self._panels: tuple[np.ndarray, np.ndarray] | None = None
+        self.scale = 1
+
+    def _xy(self, values: np.ndarray, width: int, total: int) -> np.ndarray:
+        x = 8 + np.arange(len(values)) * (width - 16) / max(1, total - 1)
+        y = PANEL - 8 - np.clip(values, 0, 1) * (PANEL - 22)
+        return np.stack([x, y], 1).round().astype(np.int32)
+
+    def _base(self, width: int) -> np.ndarray:
+        panel = np.full((PANEL, width, 3), 28, np.uint8)
+        ty = int(PANEL - 8 - np.clip(self.threshold, 0, 1) * (PANEL - 22))
+        for x in range(8, width - 8, 8):
+            cv2.line(panel, (x, ty), (x + 4, ty), AMBER, 1)
+        return panel
+
+    def _full_panels(self, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Dim and bright renderings of the whole curve (offline mode)."""
+        dim, bright = self._base(width), self._base(width)
+        total = len(self.scores)
+        if self.labels is not None:
+            gt = np.asarray(self.labels[:total]) > 0
+            for p in (dim, bright):
+                xs = self._xy(np.zeros(total), width, total)[:, 0]
+                for x in xs[gt]:
+                    p[PANEL - 6:PANEL - 2, max(0, x - 1):x + 2] = GREEN
+        pts = self._xy(self.scores, width, total)
+        cv2.polylines(dim, [pts], False, GREY, 1, cv2.LINE_AA)
+        cv2.polylines(bright, [pts], False, (235, 235, 235), 2, cv2.LINE_AA)
+        return dim, bright
+
+    def _panel(self, width: int, index: int, score: float) -> np.ndarray:
+        if self.scores is not None:
+            if self._panels is None:
+                self._panels = self._full_panels(width)
+            dim, bright = self._panels
+            x = int(self._xy(np.zeros(index + 1), width, len(self.scores))[-1, 0])
+            panel = dim.copy()
+            panel[:, :x + 1] = bright[:, :x + 1]
+            cv2.line(panel, (x, 10), (x, PANEL - 6), (255, 255, 255), 1)
+            return panel
+        self.recent.append(score)
+        panel = self._base(width)
+        pts = self._xy(np.array(self.recent), width, self.recent.maxlen)
+        cv2.polylines(panel, [pts], False, (235, 235, 235), 2, cv2.LINE_AA)
+        return panel
+
+    def write(self, frame: np.ndarray, index: int, score: float, alert: bool) -> None:
+        h, w = frame.shape[:2]
+        if index == 0 or self.writer.frames == 0:
+            self.scale = 2 if w < 480 else 1
+        s = self.scale
+        img = cv2.resize(frame, (w * s, h * s), interpolation=cv2.INTER_LINEAR) if s > 1 \
+            else frame.copy()
+        for box in self.boxes.get(index, []):
+            x1, y1, x2, y2 = (int(round(v * s)) for v in box[:4])
+            cv2.rectangle(img, (x1, y1), (x2, y2), GREEN, 2)
+            cv2.putText(img, "ground truth", (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX,
+                        0.4, GREEN, 1, cv2.LINE_AA)
+        if alert:
+            cv2.rectangle(img, (0, 0), (img.shape[1] - 1, img.shape[0] - 1), RED, 6)
+            cv2.rectangle(img, (img.shape[1] - 92, 8), (img.shape[1] - 10, 32), RED, -1)
+            cv2.putText(img, "ALERT", (img.shape[1] - 84, 27), cv2.FONT_HERSHEY_SIMPLEX, 0.65,
+                        (255, 255, 255), 2, cv2.LINE_AA)
+        panel = self._panel(img.shape[1], index, score)
+        color = RED if score >= self.threshold else (235, 235, 235)
+        cv2.putText(panel, f"t {index / self.fps:6.1f} s   score {score:.3f}   threshold "
+                    f"{self.threshold:.3f}", (8, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, color, 1,
+                    cv2.LINE_AA)
+        self.writer.write(np.concatenate([img, panel], 0))
+
+    def close(self) -> Path:
+        return self.writer.close()
+
+    def abort(self) -> None:
+        self.writer.abort()
