@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench venv clean
+.PHONY: demo test lint bench venv clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,8 +18,19 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/wsvad demo --out runs/demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+# The report test renders the HTML in headless Chromium; install it where we can (Debian, as
+# root), otherwise that test is skipped with a reason.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null 2>&1 && \
+	      apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null 2>&1; }; } \
+	  && echo "installed chromium for the report test"; } || \
+	echo "chromium not available: the report rendering test will be skipped"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

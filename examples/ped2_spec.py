@@ -28,7 +28,8 @@ def main(ped2: str, store: str, out: str) -> Path:
     spec = out_dir / "spec.yaml"
     spec.write_text(f"name: ucsd_ped2_weak\nformat: store\nfeature_dir: "
                     f"{Path(store).resolve()}\ntrain_list: train.txt\ntest_list: test.txt\n"
-                    "labels: labels.csv\ngt: frame_labels.npz\n")
+                    "labels: labels.csv\ngt: frame_labels.npz\n"
+                    f"videos: {(ped2_dir / 'videos').resolve()}\n")
     return spec
 
 

@@ -99,3 +99,32 @@ def test_config_file_drives_training(tiny_bench, tmp_path):
     import yaml
     resolved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
     assert resolved["method"] == "mil" and resolved["config"]["iterations"] == 6
+
+
+def test_detect_and_report_from_the_command_line(scene_runs, tmp_path, capsys):
+    video = scene_runs / "scenes" / "videos" / "test_001.mp4"
+    out = tmp_path / "det"
+    assert main(["detect", "--run", str(scene_runs / "mil"), str(video), "--out", str(out),
+                 "--threshold", "0.5", "--no-overlay"]) == 0
+    text = capsys.readouterr().out
+    assert "test_001: 75 frames" in text and "real-time factor" in text
+    assert (out / "test_001" / "events.json").is_file()
+    assert not (out / "test_001" / "overlay.mp4").exists()
+    assert main(["detect", "--run", str(tmp_path / "nothing"), str(video)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+    assert main(["detect", "--run", str(scene_runs / "mil"), str(tmp_path / "missing.mp4"),
+                 "--out", str(out)]) == 2
+    assert "input not found" in capsys.readouterr().err
+    assert main(["detect", "--run", str(scene_runs / "mil"), "webcam:7", "--out", str(out)]) == 1
+    assert "camera 7 cannot be opened" in capsys.readouterr().err
+    html = tmp_path / "r.html"
+    assert main(["report", "--run", str(scene_runs / "mil"), "--out", str(html)]) == 0
+    assert html.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_detect_help_is_readable(capsys):
+    with pytest.raises(SystemExit):
+        main(["detect", "--help"])
+    text = capsys.readouterr().out
+    for word in ("rtsp://", "webcam:0", "--threshold", "hysteresis", "--realtime"):
+        assert word in text

@@ -30,16 +30,16 @@ def test_store_layout_shapes_and_contract(ped2_store):
     man = json.loads((store / "manifest.json").read_text())
     c = man["contract"]
     assert (c["backbone"], c["dim"], c["crops"], c["clip_frames"]) == \
-        ("effnet-lite0+motion", 1472, 1, 16)
+        ("effnet-lite0+motion", 1488, 1, 16)
     v = man["videos"]["Test001"]
     assert (v["frames"], v["snippets"], v["fps"], v["width"], v["height"]) == \
         (180, 12, 10.0, 360, 240)
     f = np.load(store / "features" / "Test001.npy")
-    assert f.shape == (12, 1, 1472) and np.isfinite(f).all()
+    assert f.shape == (12, 1, 1488) and np.isfinite(f).all()
     assert np.load(store / "motion" / "Test001.npy").shape == (12,)
     ctx = np.load(store / "context" / "Test001.npy")
     assert ctx.shape == (12, 1000) and np.allclose(ctx.sum(1), 1, atol=1e-4)
-    assert np.load(store / "features" / "Train001.npy").shape == (8, 1, 1472)  # 120 / 16 → 8
+    assert np.load(store / "features" / "Train001.npy").shape == (8, 1, 1488)  # 120 / 16 → 8
 
 
 def test_same_video_twice_gives_identical_features(ped2_store, tmp_path):
@@ -113,7 +113,7 @@ def test_workers_shards_rtfm_layout_and_boxes(ped2_store, tmp_path):
     for name in rep.written:
         np.testing.assert_array_equal(np.load(out / f"{name}_i3d.npy"),
                                       np.load(ped2_store / "store" / "features" / f"{name}.npy"))
-    assert RTFMSource(out).load("Test001").features.shape == (12, 1, 1472)
+    assert RTFMSource(out).load("Test001").features.shape == (12, 1, 1488)
     boxes = np.load(out / "boxes" / "Test001.npy")
     assert boxes.ndim == 2 and boxes.shape[1] == 6 and len(boxes) > 50
     assert boxes[:, 0].max() < 180 and (boxes[:, 3] <= 360).all() and (boxes[:, 4] <= 240).all()

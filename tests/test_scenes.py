@@ -55,3 +55,12 @@ def test_dataset_files(tmp_path):
     assert (info.width, info.height, info.fps) == (320, 240, 25.0)
     assert sum(1 for _ in iter_frames(tmp_path / "videos" / "train_001.mp4")) == 50
     assert not list(tmp_path.rglob("*.part*")), "no temporary files left"
+
+
+def test_cameras_do_not_give_the_label_away(tmp_path):
+    videos = make_scene_dataset(tmp_path, SceneDatasetConfig(4, 4, 2, 2, seconds=0.2, cameras=2),
+                                progress=False)
+    by_camera = {}
+    for v in videos.values():
+        by_camera.setdefault(v.camera, set()).add(v.label)
+    assert len(by_camera) == 2 and all(labels == {0, 1} for labels in by_camera.values())

@@ -9,3 +9,4 @@ Example:
 __version__ = "0.1.0"
 
 from wsvad import methods  # noqa: E402,F401  (registers the methods)
+from wsvad.detect.detector import DetectionResult, Detector  # noqa: E402,F401

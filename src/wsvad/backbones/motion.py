@@ -5,7 +5,10 @@ Per snippet: ``intensity`` = mean flow magnitude (pixels per frame at that scale
 snippet's frame pairs, and a ``descriptor`` = for each cell of a ``grid × grid`` layout, a
 magnitude-weighted histogram of flow orientation (``orientations`` bins) and a histogram of flow
 magnitude (``magnitudes`` bins, edges 0.5, 1, 2, … px), each as a share of the cell's pixels,
-averaged over the frame pairs.
+then a location-free summary — the largest value of each of those bins over the cells, and the
+50th, 90th, 99th and 99.9th percentiles of the flow magnitude (px/frame ÷ 4) — so that one small
+fast object counts wherever it is; all averaged over the frame pairs. 4×4×12 + 12 + 4 = 208
+dimensions (divisible by 4, as RTFM's relation network needs).
 """
 
 from __future__ import annotations
@@ -29,11 +32,13 @@ class MotionConfig:
     @property
     def tag(self) -> str:
         """Identifies the settings in the feature contract (features differ between them)."""
-        return f"dis{self.preset}-{self.size}px-g{self.grid}o{self.orientations}m{self.magnitudes}"
+        return f"dis{self.preset}-{self.size}px-g{self.grid}o{self.orientations}m" \
+            f"{self.magnitudes}+max"
 
     @property
     def dim(self) -> int:
-        return self.grid * self.grid * (self.orientations + self.magnitudes)
+        per_cell = self.orientations + self.magnitudes
+        return self.grid * self.grid * per_cell + per_cell + 4
 
 
 class MotionEncoder:
@@ -44,7 +49,7 @@ class MotionEncoder:
         >>> clip = np.zeros((16, 240, 360, 3), np.uint8)
         >>> intensity, desc = enc.encode(clip)
         >>> float(intensity), desc.shape
-        (0.0, (192,))
+        (0.0, (208,))
     """
 
     def __init__(self, cfg: MotionConfig | None = None):
@@ -95,5 +100,6 @@ class MotionEncoder:
                              minlength=cells * cfg.orientations).reshape(cells, -1)
         magh = np.bincount(cell * cfg.magnitudes + m_bin.ravel(),
                            minlength=cells * cfg.magnitudes).reshape(cells, -1)
-        out = np.concatenate([orient, magh], axis=1) / counts[:, None]
-        return out.ravel()
+        out = np.concatenate([orient, magh], axis=1) / counts[:, None]          # [cells, bins]
+        q = np.percentile(mag, (50, 90, 99, 99.9)).astype(np.float32) / 4.0
+        return np.concatenate([out.ravel(), out.max(0), q])

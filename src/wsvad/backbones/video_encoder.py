@@ -65,7 +65,7 @@ class VideoEncoder:
         >>> enc = VideoEncoder("effnet-lite0+motion")                  # doctest: +SKIP
         >>> out = enc.encode("Test001.mp4")                             # doctest: +SKIP
         >>> out.streams["features"].shape                               # doctest: +SKIP
-        (12, 1, 1472)
+        (12, 1, 1488)
     """
 
     def __init__(self, backbone: str = "effnet-lite0+motion", crops: int = 1,
@@ -181,7 +181,7 @@ class EncodingSession:
     Example:
         >>> s = VideoEncoder("motion").session(batch_snippets=1)
         >>> s.push(np.zeros((16, 64, 64, 3), np.uint8))["features"].shape
-        (1, 1, 192)
+        (1, 1, 208)
     """
 
     def __init__(self, encoder: VideoEncoder, batch_snippets: int):

@@ -37,14 +37,18 @@ class DetectReport:
 def read_ground_truth(labels: str | Path | None, boxes: str | Path | None
                       ) -> tuple[dict[str, np.ndarray], dict[str, dict[int, list]]]:
     """Optional frame labels (``.npz``, key = video name) and boxes (``.json``
-    ``{name: [[frame, x1, y1, x2, y2, …], …]}``) to draw beside the scores."""
+    ``{name: [[frame, x1, y1, x2, y2, …], …]}``, or that mapping under a ``"boxes"`` key) to
+    draw beside the scores."""
     lab: dict[str, np.ndarray] = {}
     box: dict[str, dict[int, list]] = {}
     if labels:
         with np.load(labels) as z:
             lab = {k: np.asarray(z[k]) for k in z.files}
     if boxes:
-        for name, rows in json.loads(Path(boxes).read_text()).items():
+        raw = json.loads(Path(boxes).read_text())
+        if isinstance(raw.get("boxes"), dict):  # {"format": …, "boxes": {name: rows}}
+            raw = raw["boxes"]
+        for name, rows in raw.items():
             per: dict[int, list] = {}
             for r in rows:
                 per.setdefault(int(r[0]), []).append(tuple(r[1:5]))

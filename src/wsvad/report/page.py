@@ -37,7 +37,6 @@ SCRIPT = """
 (function () {
   var data = JSON.parse(document.getElementById('report-data').textContent);
   var table = document.getElementById('detections');
-  if (!table) { return; }
   var heads = table.querySelectorAll('th.sort');
   heads.forEach(function (th) {
     th.addEventListener('click', function () {
@@ -55,6 +54,7 @@ SCRIPT = """
     });
   });
   document.getElementById('n-detections').textContent = String(data.detections);
+  document.body.setAttribute('data-ready', '1');
 })();
 """
 

@@ -66,13 +66,19 @@ def make_scene_dataset(out: str | Path, cfg: SceneDatasetConfig | None = None,
     for j, (_split, name, kind) in enumerate(tqdm(plan, desc="rendering scenes", unit="video",
                                                  disable=not progress)):
         gt, frames = render_scene(name, cfg.seed * 100_003 + j, kind, cfg.seconds, cfg.fps,
-                                  camera=cfg.seed * 1009 + j % max(1, cfg.cameras))
+                                  camera=cfg.seed * 1009 + _camera(j, cfg.cameras))
         with VideoWriter(out / "videos" / f"{name}.mp4", cfg.fps, crf=20) as w:
             for frame in frames:
                 w.write(frame)
         videos[name] = gt
     _write_ground_truth(out, videos, plan)
     return videos
+
+
+def _camera(j: int, cameras: int) -> int:
+    """Consecutive pairs (one normal, one abnormal in the plan) share a camera, so every camera
+    has both labels and the camera says nothing about the label."""
+    return (j // 2) % max(1, cameras)
 
 
 def _write_ground_truth(out: Path, videos: dict[str, SceneVideo], plan: list) -> None:
