@@ -41,6 +41,11 @@ def test_calibrate_is_a_quantile_of_normal_frames():
     assert rec["value"] == pytest.approx(0.99) and rec["normal_videos"] == 2
     assert rec["frames"] == 101
     assert calibrate([])["value"] is None
+    # abnormal validation videos peak at 0.9 and 0.7 (median 0.8): τ halfway from q to 0.8
+    rec = calibrate([np.zeros(100)], 0.99, [np.array([0.1, 0.9]), np.array([0.7, 0.2])])
+    assert rec["value"] == pytest.approx(0.4) and rec["abnormal_videos"] == 2
+    # never below the normal quantile
+    assert calibrate([np.full(10, 0.9)], 0.99, [np.array([0.5])])["value"] == pytest.approx(0.9)
 
 
 def test_resolve_threshold():

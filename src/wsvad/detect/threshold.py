@@ -1,8 +1,12 @@
 """The alert threshold a run carries: calibrated when the run is trained, on the frame scores of
 the validation split's NORMAL videos (training videos held out from fitting — never the test
-set). ``τ`` is the ``quantile`` of those scores, so about ``1 − quantile`` of normal frames
-like them would raise the score above ``τ``; the hysteresis of :mod:`wsvad.detect.events` and
-the minimum duration then keep isolated frames from becoming alerts.
+set). ``q`` is the ``quantile`` of those scores (about ``1 − quantile`` of normal frames like
+them score above it). A model that separates the classes well scores normal frames near 0, so
+``q`` alone can be a useless 1e-5; the validation split's abnormal videos (video labels only) set
+how high abnormal peaks go: ``p`` = the median over them of their highest frame score, and
+``τ = q + ½·max(0, p − q)`` — halfway from the normal level to the abnormal peaks, never below
+``q``. The hysteresis of :mod:`wsvad.detect.events` and the minimum duration then keep isolated
+frames from becoming alerts.
 """
 
 from __future__ import annotations
@@ -17,20 +21,31 @@ DEFAULT_QUANTILE = 0.99
 FALLBACK = 0.5  # the field's customary cut on sigmoid scores, used only when asked for
 
 
-def calibrate(normal_frame_scores: list[np.ndarray], quantile: float = DEFAULT_QUANTILE
-              ) -> dict[str, Any]:
-    """The record stored in ``model.json`` under ``threshold``.
+def calibrate(normal_frame_scores: list[np.ndarray], quantile: float = DEFAULT_QUANTILE,
+              abnormal_frame_scores: list[np.ndarray] | None = None) -> dict[str, Any]:
+    """The record stored in ``model.json`` under ``threshold`` (rule in the module docstring).
 
     Example:
         >>> calibrate([np.linspace(0, 1, 101)], quantile=0.9)["value"]
         0.9
+        >>> calibrate([np.zeros(10)], 0.99, [np.array([0.2, 0.8]), np.array([0.1, 0.6])])["value"]
+        0.35
     """
     if not normal_frame_scores:
         return {"value": None, "reason": "no normal video in the validation split"}
     s = np.concatenate([np.asarray(x, float) for x in normal_frame_scores])
-    return {"value": round(float(np.quantile(s, quantile)), 6), "quantile": quantile,
-            "normal_videos": len(normal_frame_scores), "frames": int(s.size),
-            "source": "validation split, normal videos"}
+    q = float(np.quantile(s, quantile))
+    rec = {"quantile": quantile, "normal_quantile": round(q, 6),
+           "normal_videos": len(normal_frame_scores), "frames": int(s.size),
+           "source": "validation split: normal frames' quantile, abnormal videos' peaks"}
+    value = q
+    if abnormal_frame_scores:
+        peak = float(np.median([np.max(x) for x in abnormal_frame_scores]))
+        value = q + 0.5 * max(0.0, peak - q)
+        rec.update(abnormal_peak_median=round(peak, 6),
+                   abnormal_videos=len(abnormal_frame_scores))
+    rec["value"] = round(value, 6)
+    return rec
 
 
 def resolve(threshold: str | float | None, meta: dict[str, Any], run: str) -> tuple[float, str]:

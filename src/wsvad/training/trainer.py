@@ -90,13 +90,15 @@ def _interleave(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.concatenate([mixed, a[n:], b[n:]]).astype(int)
 
 
-def calibrate_run_threshold(model: methods.Method, ds: FeatureDataset, names: list[str]
-                            ) -> dict[str, Any]:
-    """Alert threshold from the frame scores of held-out normal TRAINING videos, each scored
-    whole as at test time (:mod:`wsvad.detect.threshold`)."""
-    frames, _, failed = score_videos(model, ds.source, names, None, ds.spec.snippet_frames,
-                                     progress=False)
-    rec = calibrate(list(frames.values()))
+def calibrate_run_threshold(model: methods.Method, ds: FeatureDataset, normals: list[str],
+                            abnormals: list[str]) -> dict[str, Any]:
+    """Alert threshold from the frame scores of held-out TRAINING videos (normal and abnormal),
+    each scored whole as at test time (:mod:`wsvad.detect.threshold`)."""
+    clip = ds.spec.snippet_frames
+    frames, _, failed = score_videos(model, ds.source, normals, None, clip, progress=False)
+    abn, _, failed_abn = score_videos(model, ds.source, abnormals, None, clip, progress=False)
+    failed.update(failed_abn)
+    rec = calibrate(list(frames.values()), abnormal_frame_scores=list(abn.values()))
     if failed:
         rec["failed_videos"] = failed
     return rec
@@ -223,7 +225,8 @@ def train(data: str | Path | DatasetSpec | FeatureDataset, method: str, out: str
         best_it = it + 1
     model.eval()
     normals = [ds.train[i].name for i in va_idx if ds.train[i].label == 0]
-    threshold = calibrate_run_threshold(model, ds, normals)
+    abnormals = [ds.train[i].name for i in va_idx if ds.train[i].label == 1]
+    threshold = calibrate_run_threshold(model, ds, normals, abnormals)
     save_checkpoint(model, ds.contract, out / "model",
                     {"seed": seed, "best_iteration": best_it, "validation": best,
                      "data": resolved["data"], "threshold": threshold})
