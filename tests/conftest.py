@@ -23,15 +23,7 @@ def tiny_bench(tmp_path_factory) -> Path:
     return make_benchmark(tmp_path_factory.mktemp("tiny"), cfg)
 
 
-SCENE_SPEC = """format: store
-feature_dir: store
-train_list: scenes/train.txt
-test_list: scenes/test.txt
-labels: scenes/labels.csv
-gt: scenes/frame_labels.npz
-boxes: scenes/boxes.json
-videos: scenes/videos
-"""
+from wsvad.demo import SPEC as SCENE_SPEC  # noqa: E402  (the demo's own spec)
 
 
 @pytest.fixture(scope="session")
