@@ -24,7 +24,7 @@ from wsvad.datasets import make_benchmark  # noqa: F401  (re-exported)
 from wsvad.errors import WsvadError
 from wsvad.fileio import write_json, write_text
 from wsvad.training.checkpoint import load_checkpoint
-from wsvad.training.evaluate import evaluate_model
+from wsvad.training.evaluate import evaluate_model, load_run_and_data
 from wsvad.training.scoring import score_video
 from wsvad.training.trainer import train
 
@@ -90,14 +90,9 @@ def evaluate_run(run: str | Path, data: str | Path | None = None,
     """Re-evaluate a saved run on its own dataset spec or on ``data``; writes
     ``<run>/evaluation.json``."""
     run = Path(run)
-    model, contract, meta = load_checkpoint(run / "model")
-    data = data or meta.get("data")
-    if not data:
-        raise WsvadError(f"{run}: the run does not record its dataset; pass --data spec.yaml")
-    ds = load_dataset(data)
-    contract.check_compatible(ds.contract, f"run {run}", f"data {data}")
+    model, _meta, ds, data = load_run_and_data(run, data)
     metrics = evaluate_model(model, ds, run / "evaluation", progress=progress)
-    metrics["data"] = str(data)
+    metrics["data"] = data
     write_json(run / "evaluation.json", metrics)
     return metrics
 

@@ -12,7 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from wsvad.data.spec import load_dataset
+from wsvad.contract import FeatureContract
 from wsvad.detect.detector import pick_seed
 from wsvad.detect.events import Hysteresis, find_events
 from wsvad.detect.outputs import plot_timeline
@@ -20,7 +20,7 @@ from wsvad.detect.threshold import FALLBACK
 from wsvad.errors import DataError, WsvadError
 from wsvad.evaluation.metrics import evaluate_scores
 from wsvad.evaluation.plots import plot_roc_pr
-from wsvad.training.checkpoint import load_checkpoint
+from wsvad.training.evaluate import load_run_and_data
 from wsvad.training.scoring import score_videos
 from wsvad.video.decode import VIDEO_SUFFIXES, iter_frames
 
@@ -91,12 +91,8 @@ def collect(run: str | Path, data: str | Path | None = None, videos: str | Path 
             max_timelines: int = 24, top: int = 12, progress: bool = False) -> ReportData:
     """Score the test split of ``data`` (default: the run's) and gather the report's content."""
     run = pick_seed(Path(run))
-    model, contract, meta = load_checkpoint(run / "model")
-    data = data or meta.get("data")
-    if not data:
-        raise WsvadError(f"{run}: the run does not record its dataset; pass --data spec.yaml")
-    ds = load_dataset(data)
-    contract.check_compatible(ds.contract, f"run {run}", f"data {data}")
+    model, meta, ds, data = load_run_and_data(run, data)
+    contract = FeatureContract.from_dict(meta["contract"])
     names = [e.name for e in ds.test]
     if not names:
         raise WsvadError(f"{data}: no test videos to report on (test_list)")

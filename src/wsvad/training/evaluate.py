@@ -5,11 +5,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from wsvad.data.spec import FeatureDataset
+from wsvad.data.spec import FeatureDataset, load_dataset
+from wsvad.errors import WsvadError
 from wsvad.evaluation.metrics import evaluate_scores
 from wsvad.evaluation.plots import plot_roc_pr, plot_timelines
 from wsvad.methods.base import Method
+from wsvad.training.checkpoint import load_checkpoint
 from wsvad.training.scoring import score_videos
+
+
+def load_run_and_data(run: str | Path, data: str | Path | None = None
+                      ) -> tuple[Method, dict[str, Any], FeatureDataset, str]:
+    """A saved run's model and metadata, and the dataset to evaluate it on (``data`` or the
+    run's own spec), with the feature contracts of both checked.
+
+    Example:
+        >>> model, meta, ds, data = load_run_and_data("runs/demo/rtfm")  # doctest: +SKIP
+    """
+    run = Path(run)
+    model, contract, meta = load_checkpoint(run / "model")
+    data = data or meta.get("data")
+    if not data:
+        raise WsvadError(f"{run}: the run does not record its dataset; pass --data spec.yaml")
+    ds = load_dataset(data)
+    contract.check_compatible(ds.contract, f"run {run}", f"data {data}")
+    return model, meta, ds, str(data)
 
 
 def evaluate_model(model: Method, ds: FeatureDataset, out_dir: str | Path | None = None,
