@@ -100,3 +100,37 @@ def test_clip_nets_load_user_weights_strictly_and_encode(name, dim, tmp_path):
     torch.save({"other.weight": torch.zeros(2)}, bad)
     with pytest.raises(WsvadError, match="keys or shapes do not match"):
         load_clip_net(name, bad)
+
+
+def test_i3d_r50_first_pool_does_not_pad():
+    """Reference (pytorch-resnet3d I3Res50, Caffe2): maxpool1 = kernel (2, 3, 3), stride 2, no
+    padding. On a 2×5×5 input the four windows are rows/cols 0–2 and 2–4 (hand-computed)."""
+    from wsvad.backbones.i3d_resnet import I3DResNet50
+    net = I3DResNet50()
+    x = torch.arange(50, dtype=torch.float32).view(1, 1, 2, 5, 5)
+    x[0, 0, 0, 0, 0] = 100.0    # a padded pool would give it a window of its own
+    out = net.maxpool1(x)
+    # frame 1 holds 25..49; window maxima: (r2,c2)=37, (r2,c4)=39, (r4,c2)=47, (r4,c4)=49,
+    # except the top-left window, which contains the planted 100
+    assert out.shape == (1, 1, 1, 2, 2)
+    assert out.flatten().tolist() == [100.0, 39.0, 47.0, 49.0]
+    h = net.maxpool1(torch.zeros(1, 64, 8, 112, 112))
+    assert tuple(h.shape[-2:]) == (55, 55)
+
+
+def test_c3d_sees_bgr_minus_the_bgr_mean_and_i3d_sees_rgb(tmp_path):
+    from wsvad.backbones.c3d import MEAN_BGR
+    from wsvad.backbones.clip_nets import CLIP_NETS, ClipNetEncoder
+    red = np.zeros((16, 128, 171, 3), np.uint8)
+    red[..., 0] = 255                                   # pure red, RGB
+    for name in ("c3d", "i3d-r50"):
+        path = tmp_path / f"{name}.pth"
+        torch.save(CLIP_NETS[name].build().state_dict(), path)
+        x = ClipNetEncoder(name, path, crops=1).to_input([red])
+        per_channel = x[0].mean((1, 2, 3)).tolist()
+        if name == "c3d":   # channel 0 = blue: 0 − 90.2; channel 2 = red: 255 − 101.4
+            assert per_channel == pytest.approx([0 - MEAN_BGR[0], 0 - MEAN_BGR[1],
+                                                 255 - MEAN_BGR[2]])
+        else:               # (x − 114.75) / 57.375, red first
+            assert per_channel == pytest.approx([(255 - 114.75) / 57.375,
+                                                 -114.75 / 57.375, -114.75 / 57.375])

@@ -13,7 +13,6 @@ from wsvad.detect.detector import Detector
 from wsvad.detect.job import detect
 from wsvad.errors import ContractMismatch, WsvadError
 from wsvad.training.checkpoint import load_checkpoint
-from wsvad.training.scoring import score_video
 from wsvad.training.split import stratified_split
 from wsvad.video.decode import iter_frames
 
@@ -30,9 +29,10 @@ def test_threshold_is_calibrated_on_validation_normals(scene_runs):
     normals = [ds.train[i].name for i in val if labels[i] == 0]
     abnormals = [ds.train[i].name for i in val if labels[i] == 1]
     assert len(normals) == 1 and meta["threshold"]["normal_videos"] == 1
-    q = np.quantile(snippet_to_frame(score_video(model, ds.source.load(normals[0])), None, 16),
-                    0.99)
-    peak = np.median([score_video(model, ds.source.load(n)).max() for n in abnormals])
+    def score(name):
+        return model.score_streams({"features": ds.source.load(name)})[0]
+    q = np.quantile(snippet_to_frame(score(normals[0]), None, 16), 0.99)
+    peak = np.median([score(n).max() for n in abnormals])
     assert meta["threshold"]["value"] == pytest.approx(q + 0.5 * max(0, peak - q), abs=1e-6)
     metrics = json.loads((scene_runs / "mil" / "metrics.json").read_text())
     assert metrics["false_alarm_threshold"] == pytest.approx(meta["threshold"]["value"])

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from wsvad.detect.events import EventTracker, Hysteresis, find_events
-from wsvad.detect.threshold import calibrate, resolve
 from wsvad.errors import WsvadError
+from wsvad.evaluation.threshold import calibrate, resolve
 
 
 def test_hysteresis_keeps_one_event_through_a_dip():

@@ -37,6 +37,11 @@ def test_store_layout_shapes_and_contract(ped2_store):
     f = np.load(store / "features" / "Test001.npy")
     assert f.shape == (12, 1, 1488) and np.isfinite(f).all()
     assert np.load(store / "motion" / "Test001.npy").shape == (12,)
+    # the motion descriptor stream is the features' motion part (the last 208 dims)
+    np.testing.assert_array_equal(np.load(store / "motion_desc" / "Test001.npy"), f[:, 0, 1280:])
+    assert [p for p in c["streams"] if p["name"] == "features"][0]["parts"] == \
+        [["appearance", 1280], ["motion", 208]]
+    assert c["view"] == "full"
     ctx = np.load(store / "context" / "Test001.npy")
     assert ctx.shape == (12, 1000) and np.allclose(ctx.sum(1), 1, atol=1e-4)
     assert np.load(store / "features" / "Train001.npy").shape == (8, 1, 1488)  # 120 / 16 → 8
@@ -95,13 +100,19 @@ def test_maps_and_patch_streams(ped2_store):
     enc = VideoEncoder("effnet-lite0", maps=True, patches=((2, 3),))
     out = enc.encode(ped2_store / "in" / "Train001.mp4")
     assert out.streams["features"].shape == (8, 1, 1280)
-    assert out.streams["maps"].shape == (8, 1, 7, 7, 1280)
+    assert out.streams["maps"].shape == (8, 7, 7, 1280)
     assert out.streams["maps"].dtype == np.float16
     assert out.streams["patches_2x3"].shape == (8, 6, 1280)
-    assert enc.contract().streams == ("features", "motion", "context", "maps", "patches_2x3")
+    c = enc.contract()
+    assert c.stream_names == ("features", "motion", "context", "maps", "patches_2x3")
+    assert c.stream("patches_2x3").grid == (2, 3) and c.stream("maps").shape == (7, 7, 1280)
+    # what the encoder writes is what the contract says, and what a method will read
+    for spec in c.streams:
+        assert tuple(out.streams[spec.name].shape[1:]) == spec.shape, spec.name
+        assert out.streams[spec.name].dtype == np.dtype(spec.dtype), spec.name
     # pooled features are the spatial mean of the maps
-    np.testing.assert_allclose(out.streams["maps"].astype(np.float32).mean((2, 3)),
-                               out.streams["features"], atol=2e-2)
+    np.testing.assert_allclose(out.streams["maps"].astype(np.float32).mean((1, 2)),
+                               out.streams["features"][:, 0], atol=2e-2)
 
 
 def test_workers_shards_rtfm_layout_and_boxes(ped2_store, tmp_path):
@@ -113,7 +124,7 @@ def test_workers_shards_rtfm_layout_and_boxes(ped2_store, tmp_path):
     for name in rep.written:
         np.testing.assert_array_equal(np.load(out / f"{name}_i3d.npy"),
                                       np.load(ped2_store / "store" / "features" / f"{name}.npy"))
-    assert RTFMSource(out).load("Test001").features.shape == (12, 1, 1488)
+    assert RTFMSource(out).load("Test001").shape == (12, 1, 1488)
     boxes = np.load(out / "boxes" / "Test001.npy")
     assert boxes.ndim == 2 and boxes.shape[1] == 6 and len(boxes) > 50
     assert boxes[:, 0].max() < 180 and (boxes[:, 3] <= 360).all() and (boxes[:, 4] <= 240).all()

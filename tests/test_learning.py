@@ -25,7 +25,7 @@ def bench(tmp_path_factory):
 
 
 def test_raw_magnitude_is_not_the_answer(bench):
-    scores = {e.name: snippet_to_frame(np.linalg.norm(bench.source.load(e.name).features,
+    scores = {e.name: snippet_to_frame(np.linalg.norm(bench.source.load(e.name),
                                                       axis=-1).mean(1),
                                        len(bench.frame_labels[e.name])) for e in bench.test}
     assert frame_auc(scores, bench.frame_labels) < 0.72
@@ -53,7 +53,7 @@ def _magnitude_gap(model, ds) -> float:
     tops = {0: [], 1: []}
     with torch.no_grad():
         for e in ds.test:
-            x = torch.from_numpy(ds.source.load(e.name).features).permute(1, 0, 2)[None]
+            x = torch.from_numpy(ds.source.load(e.name)).permute(1, 0, 2)[None]
             mags = model(Batch(x, torch.zeros(1))).extras["magnitudes"][0]
             tops[e.label].append(float(mags.topk(3).values.mean()))
     return float(np.mean(tops[1]) - np.mean(tops[0]))

@@ -4,55 +4,108 @@ import torch
 from wsvad import methods
 from wsvad.contract import FeatureContract
 from wsvad.data import Batch
-from wsvad.errors import ConfigError, WsvadError
+from wsvad.errors import ConfigError, DataError, WsvadError
 from wsvad.methods import losses as L
 from wsvad.methods.blocks import RelationNetwork, gather_time, topk_indices
 from wsvad.training.checkpoint import load_checkpoint, save_checkpoint
 
 
-def _batch(b=2, c=3, t=32, d=16):
+def _batch(b=2, c=3, t=32, d=16, needs=("features",)):
+    """Random streams for every stream a method may need (labels: b normal, then b abnormal)."""
     torch.manual_seed(0)
-    return Batch(torch.rand(2 * b, c, t, d), torch.tensor([0.0] * b + [1.0] * b))
+    n = 2 * b
+    streams = {"features": torch.rand(n, c, t, d), "motion": torch.rand(n, t),
+               "motion_desc": torch.rand(n, t, 12), "context": torch.rand(n, t, 10)}
+    kw = {k: v for k, v in streams.items() if k in needs or k == "features"}
+    return Batch(label=torch.tensor([0.0] * b + [1.0] * b), **kw)
+
+
+def _fit(m, batch):
+    m.fit(lambda: iter(batch.select([i]) for i in range(len(batch.label))))
 
 
 @pytest.mark.parametrize("name", methods.names())
 def test_every_method_forward_losses_backward(name):
     m = methods.create(name, dim=16, batch_size=2)
-    batch = _batch()
+    batch = _batch(needs=m.needs)
+    _fit(m, batch)
     out = m(batch)
     assert out.scores.shape == (4, 32)
     assert ((out.scores >= 0) & (out.scores <= 1)).all()
+    assert m.video_score(out).shape == (4,)
     terms = m.losses(batch, out)
+    if not m.trains:
+        assert terms == {}
+        return
     total = sum(terms.values())
     assert torch.isfinite(total)
     total.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in m.parameters())
-    assert m.video_score(out).shape == (4,)
 
 
 @pytest.mark.parametrize("name", methods.names())
 def test_every_method_checkpoint_roundtrip(name, tmp_path):
     m = methods.create(name, dim=16, batch_size=2).eval()
+    batch = _batch(needs=m.needs)
+    _fit(m, batch)          # fitted statistics (input normalisation, ranks) are saved too
     c = FeatureContract(dim=16, crops=3)
     save_checkpoint(m, c, tmp_path / "model")
     m2, c2, meta = load_checkpoint(tmp_path / "model")
-    x = _batch().features
-    torch.testing.assert_close(m.score(x), m2.score(x))
+    torch.testing.assert_close(m.predict(batch).scores, m2.predict(batch).scores)
     assert c2 == c and meta["method"] == name
     (tmp_path / "model.safetensors").write_bytes(b"broken")
     with pytest.raises(WsvadError, match="unreadable weights"):
         load_checkpoint(tmp_path / "model")
 
 
+@pytest.mark.parametrize("name", methods.names(trains=True))
+def test_every_learned_method_reads_normalised_inputs(name):
+    """Scores do not change when every feature dimension is rescaled and shifted and the
+    statistics are refitted: the method sees features standardised on normal snippets."""
+    torch.manual_seed(1)
+    a = methods.create(name, dim=16, batch_size=2).eval()
+    b = methods.create(name, dim=16, batch_size=2).eval()
+    b.load_state_dict(a.state_dict())
+    batch = _batch()
+    scale, shift = torch.rand(16) * 50 + 0.5, torch.randn(16) * 20
+    moved = Batch(batch.features * scale + shift, batch.label)
+    _fit(a, batch)
+    _fit(b, moved)
+    torch.testing.assert_close(a.predict(batch).scores, b.predict(moved).scores, rtol=1e-3,
+                               atol=1e-4)
+
+
 @pytest.mark.parametrize("name", methods.names())
 def test_every_method_rejects_wrong_dim(name):
     m = methods.create(name, dim=16)
-    with pytest.raises(ValueError, match="expected features"):
-        m(_batch(d=8))
+    if "features" not in m.needs:
+        pytest.skip(f"{name} does not read features")
+    with pytest.raises(DataError, match="expected features"):
+        m(_batch(d=8, needs=m.needs))
+
+
+@pytest.mark.parametrize("name", methods.names())
+def test_creating_a_method_flushes_denormals(name):
+    torch.set_flush_denormal(False)
+    assert torch.tensor([1e-40]).item() != 0.0          # a denormal float32 survives
+    methods.create(name, dim=8)
+    assert (torch.tensor([1e-40]) * 1.0).item() == 0.0   # now flushed
+
+
+def test_config_values_are_range_checked():
+    for kv, match in [({"lr": -1}, r"lr=-1 is out of range: allowed \(0, inf\)"),
+                      ({"dropout": 2}, r"dropout=2 is out of range: allowed \[0, 1\)"),
+                      ({"iterations": 0}, r"allowed \[1, inf\)"),
+                      ({"batch_size": 2.5}, "whole number"),
+                      ({"normalize": "maybe"}, "true or false"),
+                      ({"lambda_smooth": "-1e-3"}, "out of range"),
+                      ({"input_norm": "zscore"}, "choose one of normal, none")]:
+        with pytest.raises(ConfigError, match=match):
+            methods.create("mil", dim=8, **kv)
 
 
 def test_unknown_method_and_config_key():
-    with pytest.raises(ConfigError, match="available: mil, rtfm"):
+    with pytest.raises(ConfigError, match="available: feature_magnitude, .*mil, rtfm"):
         methods.create("nope", dim=8)
     with pytest.raises(ConfigError, match="unknown config keys"):
         methods.create("rtfm", dim=8, colour="red")

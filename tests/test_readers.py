@@ -31,7 +31,7 @@ def test_rtfm_list_with_author_paths_resolves_by_file_name(tmp_path):
     (tmp_path / "train.list").write_text("/home/authors/x/v1_i3d.npy\n/home/y/v2_i3d.npy\n")
     src = RTFMSource(tmp_path / "f")
     assert src.names(tmp_path / "train.list") == ["v1", "v2"]
-    assert src.load("v2").features.shape == (7, 3, 8) and src.snippets("v1") == 5
+    assert src.load("v2").shape == (7, 3, 8) and src.snippets("v1") == 5
 
 
 def test_any_dim_and_crop_count(tmp_path):
@@ -75,7 +75,7 @@ def test_xd_crop_files_stack(tmp_path):
     (tmp_path / "t.list").write_text("\n".join(f"test/v_label_A__{i}.npy" for i in range(5)))
     src = XDSource(tmp_path)
     assert src.names(tmp_path / "t.list") == ["v_label_A"]
-    f = src.load("v_label_A").features
+    f = src.load("v_label_A")
     assert f.shape == (6, 5, 16) and f[0, :, 0].tolist() == [0, 1, 2, 3, 4]
     (tmp_path / "v_label_A__3.npy").unlink()
     with pytest.raises(DataError, match="crop file is missing"):
@@ -89,7 +89,7 @@ def test_store_reader_and_contract(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps(
         {"contract": c.to_dict(), "videos": {"cam1": {"frames": 140, "snippets": 9}}}))
     src = StoreSource(tmp_path)
-    assert src.contract("cam1") == c and src.load("cam1").snippets == 9
+    assert src.contract("cam1") == c and src.snippets("cam1") == 9
     with pytest.raises(ContractMismatch, match="dim: run has 2048, data has 12"):
         FeatureContract(dim=2048, crops=1).check_compatible(c, "run", "data")
 

@@ -32,16 +32,33 @@ def test_snippet_windows_and_padding():
     assert len(list(iter_snippets(iter(f[:6]), 3))) == 2  # exact multiple: no padded snippet
 
 
-def test_crop_boxes_hand_computed():
+def _torchvision_five(img, size):
+    """torchvision's five_crop written out: TL, TR, BL, BR, centre (round((h - s) / 2))."""
+    h, w = img.shape[:2]
+    t, left = int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
+    return [img[:size, :size], img[:size, w - size:], img[h - size:, :size],
+            img[h - size:, w - size:], img[t:t + size, left:left + size]]
+
+
+def test_crop_order_matches_torchvision_five_and_ten_crop():
     assert crop_boxes(10, 12, 8, 1) == [(1, 2, False)]
-    five = crop_boxes(10, 12, 8, 5)
-    assert five == [(1, 2, False), (0, 0, False), (0, 4, False), (2, 0, False), (2, 4, False)]
-    ten = crop_boxes(10, 12, 8, 10)
-    assert len(ten) == 10 and ten[5:] == [(t, left, True) for t, left, _ in five]
-    clip = np.arange(2 * 10 * 12 * 3, dtype=np.uint8).reshape(2, 10, 12, 3)
-    out = crop_clip(clip, 8, 10)
-    assert out.shape == (10, 2, 8, 8, 3)
-    np.testing.assert_array_equal(out[5], out[0][:, :, ::-1])
+    assert crop_boxes(10, 12, 8, 5) == [(0, 0, False), (0, 4, False), (2, 0, False),
+                                        (2, 4, False), (1, 2, False)]
+    # odd margins: torchvision rounds half to even (round(2.5) == 2), not floor
+    assert crop_boxes(13, 13, 8, 1) == [(2, 2, False)]
+    assert crop_boxes(15, 15, 8, 1) == [(4, 4, False)]
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (11, 15, 3), dtype=np.uint8)
+    ref = _torchvision_five(img, 8) + _torchvision_five(img[:, ::-1], 8)   # TenCrop
+    out = crop_clip(img[None], 8, 10)[:, 0]
+    assert out.shape == (10, 8, 8, 3)
+    for i in range(10):
+        np.testing.assert_array_equal(out[i], ref[i], err_msg=f"crop {i}")
+    # crop 5 is the mirrored frame's top-left = the mirror image of the original's top-right
+    np.testing.assert_array_equal(out[5], out[1][:, ::-1])
+    five = crop_clip(img[None], 8, 5)[:, 0]
+    for i in range(5):
+        np.testing.assert_array_equal(five[i], ref[i])
 
 
 def test_resize_short_side():

@@ -2,8 +2,10 @@
 
 Example:
     >>> import wsvad
-    >>> wsvad.methods.names()
+    >>> wsvad.methods.names(trains=True)
     ['mil', 'rtfm']
+    >>> wsvad.methods.names(trains=False)
+    ['feature_magnitude', 'flow_mean', 'flow_percentile']
 """
 
 __version__ = "0.1.0"

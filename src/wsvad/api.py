@@ -16,42 +16,29 @@ from typing import Any
 
 import numpy as np
 
+from wsvad.compare import compare  # noqa: F401  (re-exported)
 from wsvad.contract import FeatureContract
-from wsvad.data.features import VideoFeatures, as_snippet_array, load_npy
+from wsvad.data.features import as_snippet_array, load_npy
 from wsvad.data.groundtruth import snippet_to_frame
 from wsvad.data.spec import load_dataset
 from wsvad.datasets import make_benchmark  # noqa: F401  (re-exported)
-from wsvad.errors import WsvadError
-from wsvad.fileio import write_json, write_text
+from wsvad.demo import run_demo, run_video_demo  # noqa: F401  (re-exported)
+from wsvad.detect.job import detect  # noqa: F401  (re-exported)
+from wsvad.errors import ConfigError, WsvadError
+from wsvad.evaluation.metrics import HEADLINE, summarize
+from wsvad.features import extract  # noqa: F401  (re-exported)
+from wsvad.fileio import check_writable, write_json, write_text
+from wsvad.report import write_report  # noqa: F401  (re-exported)
 from wsvad.training.checkpoint import load_checkpoint
-from wsvad.training.evaluate import evaluate_model, load_run_and_data
-from wsvad.training.scoring import score_video
+from wsvad.training.evaluate import evaluate_run as _evaluate_run
 from wsvad.training.trainer import train
-
-HEADLINE = ("frame_auc", "frame_ap", "frame_pr_auc_trapezoid", "abnormal_only_auc", "video_auc",
-            "false_alarm_rate")
-
-
-def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Mean ± std (population std over seeds) of the headline metrics.
-
-    Example:
-        >>> summarize([{"frame_auc": 0.8}, {"frame_auc": 0.9}])["frame_auc"]["mean"]
-        0.85
-    """
-    out = {}
-    for key in HEADLINE:
-        vals = [float(r[key]) for r in runs if key in r]
-        if vals:
-            out[key] = {"mean": round(float(np.mean(vals)), 6),
-                        "std": round(float(np.std(vals)), 6), "n": len(vals)}
-    return out
 
 
 def train_seeds(data: str | Path, method: str, out: str | Path, seeds: list[int],
                 overrides: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
-    """Train one run per seed (``out/seed_<s>``) and write ``out/summary.json``."""
-    out = Path(out)
+    """Train one run per seed (``out/seed_<s>``, or ``out`` itself for one seed) and write
+    ``out/summary.json`` (mean ± std over the seeds)."""
+    out = check_writable(out)
     if len(seeds) == 1:
         res = train(data, method, out, overrides, seed=seeds[0], **kwargs)
         return {"runs": {seeds[0]: res.metrics}, "summary": summarize([res.metrics])}
@@ -75,37 +62,45 @@ def read_config(path: str | Path, method: str | None = None) -> tuple[str, dict[
     import yaml
     path = Path(path)
     if not path.is_file():
-        raise WsvadError(f"config file not found: {path}")
-    raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, dict) or set(raw) - {"method", "config"}:
-        raise WsvadError(f"{path}: expected the keys 'method' and 'config'")
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(raw, dict) or set(raw) - {"method", "config"} or \
+            not isinstance(raw.get("config") or {}, dict):
+        raise ConfigError(f"{path}: expected the keys 'method' and 'config' (a mapping)")
     name = raw.get("method") or method
     if method and name != method:
-        raise WsvadError(f"{path} configures '{name}' but --method says '{method}'")
+        raise ConfigError(f"{path} configures '{name}' but --method says '{method}'")
     return name, dict(raw.get("config") or {})
 
 
-def evaluate_run(run: str | Path, data: str | Path | None = None,
-                 progress: bool = True) -> dict[str, Any]:
-    """Re-evaluate a saved run on its own dataset spec or on ``data``; writes
-    ``<run>/evaluation.json``."""
-    run = Path(run)
-    model, _meta, ds, data = load_run_and_data(run, data)
-    metrics = evaluate_model(model, ds, run / "evaluation", progress=progress)
-    metrics["data"] = data
-    write_json(run / "evaluation.json", metrics)
-    return metrics
+def evaluate_run(run: str | Path, data: str | Path | None = None, progress: bool = True,
+                 allow_missing: bool = False) -> dict[str, Any]:
+    """Re-evaluate a saved run on its own dataset spec or on ``data`` at the run's calibrated
+    τ (as ``train`` and ``report`` do); writes ``<run>/evaluation.json``."""
+    ev = _evaluate_run(run, data, progress, allow_missing)
+    write_json(Path(run) / "evaluation.json", ev.metrics)
+    return ev.metrics
 
 
 def score_features(run: str | Path, features: str | Path,
                    out: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Snippet scores ``[T]`` and frame scores ``[16·T]`` of one feature file (``[T, D]`` or
-    ``[T, crops, D]``); optionally a CSV ``frame,snippet,score``."""
+    """Snippet scores ``[T]`` and frame scores ``[clip·T]`` of one feature file (``[T, D]`` or
+    ``[T, crops, D]``); optionally a CSV ``frame,snippet,score``. Only methods that need
+    nothing but ``features`` can score a bare feature file."""
+    if out is not None:
+        check_writable(out, "file")
     model, contract, _ = load_checkpoint(Path(run) / "model")
+    extra = [s for s in model.needs if s != "features"]
+    if extra:
+        raise WsvadError(f"method '{model.name}' needs streams {extra} besides features; score "
+                         "a dataset (wsvad evaluate) or a video (wsvad detect) instead")
     arr = as_snippet_array(load_npy(features), features)
     given = FeatureContract(dim=arr.shape[2], crops=arr.shape[1])
     contract.check_compatible(given, f"run {run}", f"features {features}")
-    snippets = score_video(model, VideoFeatures(Path(features).stem, arr, source=str(features)))
+    snippets, _, _ = model.score_streams({"features": arr}, Path(features).stem)
     clip = contract.clip_frames or 16
     frames = snippet_to_frame(snippets, None, clip)
     if out is not None:
@@ -116,3 +111,8 @@ def score_features(run: str | Path, features: str | Path,
             w.writerow([i, i // clip, f"{s:.6f}"])
         write_text(out, buf.getvalue())
     return snippets, frames
+
+
+__all__ = ["HEADLINE", "compare", "detect", "evaluate_run", "extract", "make_benchmark",
+           "read_config", "run_demo", "run_video_demo", "score_features", "summarize",
+           "train_seeds", "write_report"]

@@ -16,12 +16,55 @@ EPILOG = """examples:
   wsvad train --method rtfm --data spec.yaml --out runs/rtfm --seeds 1,2,3
   wsvad train --config configs/rtfm-ucf_crime.yaml --data spec.yaml --out runs/ucf
   wsvad train --method mil --data spec.yaml --out runs/mil --set lr=0.01 --iterations 500
+  wsvad compare --data ped2/spec.yaml --methods mil,rtfm --seeds 1,2,3 --out runs/compare
   wsvad evaluate --run runs/rtfm
   wsvad score --run runs/rtfm --features video_i3d.npy --out scores.csv
   wsvad detect --run runs/demo/rtfm videos/test_003.mp4 --out detections
   wsvad detect --run runs/rtfm rtsp://camera.local/stream1 --threshold 0.6
   wsvad report --run runs/demo/rtfm
 """
+
+
+def _number(kind: type, low: float | None = None, high: float | None = None,
+            low_open: bool = False, high_open: bool = False):
+    """An argparse type: a number of ``kind`` inside a range; the message names the range."""
+    left = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
+    right = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'a whole number' if kind is int else 'a number'}, got {text!r}"
+            ) from None
+        if value != value or (low is not None and (value < low or (low_open and value == low))) \
+                or (high is not None and (value > high or (high_open and value == high))):
+            raise argparse.ArgumentTypeError(f"{text} is out of range: allowed {left}, {right}")
+        return value
+    parse.__name__ = f"{kind.__name__} in {left}, {right}"
+    return parse
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated whole numbers such as 1,2,3, got {text!r}") from None
+
+
+def _threshold(text: str) -> str | float:
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a score in [0, 1], got {text!r}") \
+            from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is out of range: scores are in [0, 1]")
+    return value
 
 
 def _overrides(pairs: list[str]) -> dict[str, str]:
@@ -42,7 +85,7 @@ def _table(summary: dict) -> str:
 
 
 def _detect(args: argparse.Namespace) -> int:
-    from wsvad.detect.job import detect
+    from wsvad.api import detect
 
     def on_event(name, e):
         print(f"  alert {name}: {e.start:.2f}–{e.end:.2f} s, peak {e.peak_score:.3f} at "
@@ -78,23 +121,42 @@ def build_parser() -> argparse.ArgumentParser:
                    "--set and --iterations override it")
     t.add_argument("--data", required=True, type=Path, help="dataset spec YAML")
     t.add_argument("--out", required=True, type=Path, help="run directory to write")
-    t.add_argument("--iterations", type=int, help="upper bound on training steps "
+    t.add_argument("--iterations", type=_number(int, 1), help="upper bound on training steps "
                    "(default: the method's)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--seeds", help="comma-separated seeds: one run each + mean ± std")
-    t.add_argument("--val-fraction", type=float, default=0.1,
+    t.add_argument("--seeds", type=_seeds,
+                   help="comma-separated seeds: one run each + mean ± std")
+    t.add_argument("--val-fraction", type=_number(float, 0, 1, high_open=True), default=0.1,
                    help="share of training videos held out for model selection (default 0.1)")
-    t.add_argument("--patience", type=int, default=20,
+    t.add_argument("--patience", type=_number(int, 0), default=20,
                    help="stop after this many validations without gain (0 = never)")
     t.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override a method config value, e.g. variant=paper, lr=1e-4")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    t.add_argument("--max-minutes", type=float, help="time budget for training (per seed); "
-                   "the best validated checkpoint so far is kept")
+    t.add_argument("--max-minutes", type=_number(float, 0, low_open=True), help="time budget "
+                   "for training (per seed); the best validated checkpoint so far is kept")
+    t.add_argument("--allow-missing", action="store_true", help="report on the test videos "
+                   "that can be scored when some cannot (default: stop, naming them)")
 
     e = sub.add_parser("evaluate", help="re-evaluate a saved run")
     e.add_argument("--run", required=True, type=Path)
     e.add_argument("--data", type=Path, help="dataset spec (default: the run's own)")
+    e.add_argument("--allow-missing", action="store_true", help="report on the test videos "
+                   "that can be scored when some cannot (default: stop, naming them)")
+
+    c = sub.add_parser("compare", help="train and evaluate several methods x seeds on one "
+                       "dataset; one table (compare.md, compare.json, compare.png)")
+    c.add_argument("--data", required=True, type=Path, help="dataset spec YAML")
+    c.add_argument("--methods", default="all", help="comma-separated learned methods, or "
+                   "'all' (default); the training-free baselines are always included")
+    c.add_argument("--seeds", type=_seeds, default=[1, 2, 3], help="default 1,2,3")
+    c.add_argument("--out", required=True, type=Path, help="folder for runs and the table "
+                   "(re-running skips finished method x seed runs)")
+    c.add_argument("--set", dest="sets", action="append", default=[], metavar="[METHOD.]KEY=V",
+                   help="config override for every method that has KEY, or METHOD.KEY for one")
+    c.add_argument("--iterations", type=_number(int, 1), help="cap on training steps of every "
+                   "learned method (default: each method's)")
+    c.add_argument("--val-fraction", type=_number(float, 0, 1, high_open=True), default=0.1)
 
     s = sub.add_parser("score", help="per-snippet and per-frame scores of one feature file")
     s.add_argument("--run", required=True, type=Path)
@@ -104,8 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="generate plaza videos, extract, train RTFM, evaluate, "
                        "write the HTML report and an overlay video (a few minutes)")
     d.add_argument("--out", type=Path, default=Path("runs/demo"))
-    d.add_argument("--iterations", type=int, help="training steps per run (default: RTFM 300, "
-                   "MIL 1500)")
+    d.add_argument("--iterations", type=_number(int, 1),
+                   help="training steps per run (default: each method's demo setting)")
     d.add_argument("--features", action="store_true", help="the feature-level demo instead: "
                    "generated feature benchmark, RTFM and MIL over 3 seeds")
 
@@ -118,16 +180,21 @@ def build_parser() -> argparse.ArgumentParser:
                    "i3d-inception | c3d (the last three need --weights)")
     x.add_argument("--weights", type=Path, help="weights file for the backbone")
     x.add_argument("--crops", type=int, default=1, choices=(1, 5, 10))
-    x.add_argument("--fps", type=float, help="resample frames to this rate first")
+    x.add_argument("--fps", type=_number(float, 0, low_open=True),
+                   help="resample frames to this rate first")
     x.add_argument("--maps", action="store_true", help="also store 7x7 spatial maps (GIG)")
     x.add_argument("--boxes", action="store_true",
                    help="also store moving-object boxes per frame (MOG2; fixed cameras)")
     x.add_argument("--patches", action="store_true",
                    help="also store per-tile features of SSRL's 2x3, 3x5, 4x7 grids")
-    x.add_argument("--frames-per-snippet", type=int, default=4,
+    x.add_argument("--frames-per-snippet", type=_number(int, 1, 16), default=4,
                    help="frames of each 16-frame snippet that the 2-D backbone sees")
-    x.add_argument("--workers", type=int, default=1, help="processes on this machine")
+    x.add_argument("--workers", type=_number(int, 1), default=1, help="processes on this machine")
     x.add_argument("--shard", help="i/n: this machine's share of the video list")
+    x.add_argument("--view", choices=("full", "crop"), default="full",
+                   help="how frames reach the 2-D backbone: the whole frame resized (default; "
+                   "nothing at the edges is lost) or the short side resized and cropped (the "
+                   "published releases)")
     x.add_argument("--format", choices=("store", "rtfm"), default="store",
                    help="rtfm also writes <name>_i3d.npy files at the top level")
 
@@ -138,17 +205,19 @@ def build_parser() -> argparse.ArgumentParser:
     dt.add_argument("--run", required=True, type=Path, help="run directory from `wsvad train`")
     dt.add_argument("--out", type=Path, default=Path("detections"),
                     help="output folder (default: detections/)")
-    dt.add_argument("--threshold", default="auto", help="'auto' (calibrated on the run's "
-                    "validation normal videos, default) or a score value")
-    dt.add_argument("--hysteresis", type=float, default=0.2, help="an alert closes when the "
-                    "score falls below threshold·(1 − hysteresis) (default 0.2)")
-    dt.add_argument("--min-seconds", type=float, default=0.5,
+    dt.add_argument("--threshold", type=_threshold, default="auto",
+                    help="'auto' (calibrated on the run's validation videos, default) or a "
+                    "score in [0, 1]")
+    dt.add_argument("--hysteresis", type=_number(float, 0, 1, high_open=True), default=0.2,
+                    help="an alert closes when the score falls below threshold·(1 − "
+                    "hysteresis) (default 0.2)")
+    dt.add_argument("--min-seconds", type=_number(float, 0), default=0.5,
                     help="drop alerts shorter than this (default 0.5 s)")
     dt.add_argument("--stream", action="store_true", help="process frames as they arrive "
                     "(automatic for stream URLs and webcams)")
     dt.add_argument("--realtime", action="store_true", help="read a file at its frame rate, "
                     "as a camera would deliver it (implies --stream)")
-    dt.add_argument("--window", type=int, default=32,
+    dt.add_argument("--window", type=_number(int, 1), default=32,
                     help="streaming: snippets of context the model sees (default 32)")
     dt.add_argument("--no-overlay", action="store_true", help="skip overlay.mp4")
     dt.add_argument("--labels", type=Path, help="frame labels .npz (key = video name) to draw")
@@ -168,66 +237,109 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _train(args: argparse.Namespace) -> int:
     from wsvad import api
+    method, over = args.method, {}
+    if args.config:
+        method, over = api.read_config(args.config, args.method)
+    if method is None:
+        raise WsvadError("train needs --method or a --config that names one")
+    over.update(_overrides(args.sets))
+    if args.iterations is not None:
+        over["iterations"] = args.iterations
+    res = api.train_seeds(args.data, method, args.out, args.seeds or [args.seed], over,
+                          val_fraction=args.val_fraction, patience=args.patience or None,
+                          resume=args.resume, max_minutes=args.max_minutes,
+                          allow_missing=args.allow_missing)
+    print(_table(res["summary"]))
+    print(f"run written to {args.out}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from wsvad import api
+    m = api.evaluate_run(args.run, args.data, allow_missing=args.allow_missing)
+    print(json.dumps({k: m[k] for k in api.HEADLINE}, indent=2))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from wsvad import api
+    over = _overrides(args.sets)
+    if args.iterations is not None:
+        over["iterations"] = args.iterations
+    which = "all" if args.methods == "all" else [m.strip() for m in args.methods.split(",")]
+    api.compare(args.data, args.out, which, tuple(args.seeds), over, args.val_fraction)
+    print(f"table written: {Path(args.out) / 'compare.md'}")
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from wsvad import api
+    snippets, frames = api.score_features(args.run, args.features, args.out)
+    print(f"{len(snippets)} snippets, {len(frames)} frames; max score "
+          f"{snippets.max():.3f} at snippet {int(snippets.argmax())}")
+    if args.out is None:
+        print("snippet,score")
+        print("\n".join(f"{i},{s:.4f}" for i, s in enumerate(snippets)))
+    return 0
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from wsvad import api
+    rep = api.extract(args.videos, args.out, args.backbone, args.crops, args.fps, args.maps,
+                      args.workers, args.shard, args.format,
+                      frames_per_snippet=args.frames_per_snippet, weights=args.weights,
+                      patches=((2, 3), (3, 5), (4, 7)) if args.patches else (),
+                      boxes=args.boxes, view=args.view)
+    print(f"{len(rep.written)} written, {len(rep.skipped)} already done, "
+          f"{len(rep.failed)} failed; {rep.frames} frames in {rep.seconds:.1f} s "
+          f"({rep.frames / max(rep.seconds, 1e-9):.1f} frames/s) → {args.out}")
+    for name, why in rep.failed.items():
+        print(f"  failed {name}: {why}", file=sys.stderr)
+    return 1 if rep.failed else 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from wsvad import api
+    print(f"report written: {api.write_report(args.run, args.data, args.out, args.videos)}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from wsvad import api
+    if args.features:
+        api.run_demo(args.out, args.iterations)
+    else:
+        api.run_video_demo(args.out, args.iterations)
+    return 0
+
+
+def _make_benchmark(args: argparse.Namespace) -> int:
+    from wsvad import api
+    from wsvad.datasets import BenchmarkConfig
+    print(api.make_benchmark(args.out, BenchmarkConfig(seed=args.seed)))
+    return 0
+
+
+COMMANDS = {"train": _train, "evaluate": _evaluate, "compare": _compare, "score": _score,
+            "extract": _extract, "detect": _detect, "report": _report, "demo": _demo,
+            "make-benchmark": _make_benchmark}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; a foreseeable error is one line on stderr and exit code 2 (an
+    unexpected one keeps its traceback)."""
+    args = build_parser().parse_args(argv)
     try:
-        if args.command == "train":
-            method, over = args.method, {}
-            if args.config:
-                method, over = api.read_config(args.config, args.method)
-            if method is None:
-                raise WsvadError("train needs --method or a --config that names one")
-            over.update(_overrides(args.sets))
-            if args.iterations:
-                over["iterations"] = args.iterations
-            seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
-            res = api.train_seeds(args.data, method, args.out, seeds, over,
-                                  val_fraction=args.val_fraction,
-                                  patience=args.patience or None, resume=args.resume,
-                                  max_minutes=args.max_minutes)
-            print(_table(res["summary"]))
-            print(f"run written to {args.out}")
-        elif args.command == "evaluate":
-            m = api.evaluate_run(args.run, args.data)
-            print(json.dumps({k: m[k] for k in api.HEADLINE}, indent=2))
-        elif args.command == "score":
-            snippets, frames = api.score_features(args.run, args.features, args.out)
-            print(f"{len(snippets)} snippets, {len(frames)} frames; max score "
-                  f"{snippets.max():.3f} at snippet {int(snippets.argmax())}")
-            if args.out is None:
-                print("snippet,score")
-                print("\n".join(f"{i},{s:.4f}" for i, s in enumerate(snippets)))
-        elif args.command == "extract":
-            from wsvad.features import extract
-            rep = extract(args.videos, args.out, args.backbone, args.crops, args.fps, args.maps,
-                          args.workers, args.shard, args.format,
-                          frames_per_snippet=args.frames_per_snippet, weights=args.weights,
-                          patches=((2, 3), (3, 5), (4, 7)) if args.patches else (),
-                          boxes=args.boxes)
-            print(f"{len(rep.written)} written, {len(rep.skipped)} already done, "
-                  f"{len(rep.failed)} failed; {rep.frames} frames in {rep.seconds:.1f} s "
-                  f"({rep.frames / max(rep.seconds, 1e-9):.1f} frames/s) → {args.out}")
-            for name, why in rep.failed.items():
-                print(f"  failed {name}: {why}", file=sys.stderr)
-            if rep.failed:
-                return 1
-        elif args.command == "detect":
-            return _detect(args)
-        elif args.command == "report":
-            from wsvad.report import write_report
-            path = write_report(args.run, args.data, args.out, args.videos)
-            print(f"report written: {path}")
-        elif args.command == "demo":
-            from wsvad.demo import run_demo, run_video_demo
-            if args.features:
-                run_demo(args.out, args.iterations)
-            else:
-                run_video_demo(args.out, args.iterations)
-        elif args.command == "make-benchmark":
-            from wsvad.datasets import BenchmarkConfig
-            print(api.make_benchmark(args.out, BenchmarkConfig(seed=args.seed)))
+        return COMMANDS[args.command](args)
     except WsvadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    except OSError as exc:   # the file system said no: permissions, full disk, missing paths
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

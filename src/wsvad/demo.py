@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wsvad import api
 from wsvad.datasets import BenchmarkConfig, make_benchmark
 from wsvad.fileio import write_text
 
@@ -34,6 +33,7 @@ def run_video_demo(out: str | Path, iterations: int | None = None, seed: int = 1
                    workers: int = 2, progress: bool = True) -> dict:
     """Returns ``{method: metrics}``; see the module docstring for the steps. ``iterations``
     caps both methods' training steps (default: RTFM 300, MIL 1500)."""
+    from wsvad.api import train_seeds
     from wsvad.datasets.scenes import SceneDatasetConfig, make_scene_dataset
     from wsvad.detect.job import detect
     from wsvad.features import extract
@@ -54,7 +54,7 @@ def run_video_demo(out: str | Path, iterations: int | None = None, seed: int = 1
     print("3/5 training RTFM and MIL (validation = 20 % of the training videos)")
     metrics = {}
     for method, its in (("rtfm", 300), ("mil", 1500)):
-        res = api.train_seeds(out / "spec.yaml", method, out / method, [seed],
+        res = train_seeds(out / "spec.yaml", method, out / method, [seed],
                               {"iterations": iterations or its}, val_fraction=0.2,
                               progress=progress)
         metrics[method] = res["runs"][seed]
@@ -94,12 +94,13 @@ def run_demo(out: str | Path, iterations: int | None = None,
              seeds: tuple[int, ...] = (1, 2, 3)) -> dict:
     """Feature demo. Iterations default to 300 for RTFM and 1500 for MIL (whose paper optimiser,
     Adagrad at lr 1e-3, learns slowly); ``iterations`` sets both."""
+    from wsvad.api import train_seeds
     out = Path(out)
     spec = make_benchmark(out / "benchmark", BenchmarkConfig(seed=0))
     print(f"benchmark written: {spec}")
     results = {}
     for method, default_its in (("rtfm", 300), ("mil", 1500)):
-        res = api.train_seeds(spec, method, out / method, list(seeds),
+        res = train_seeds(spec, method, out / method, list(seeds),
                               {"iterations": iterations or default_its})
         results[method] = res["summary"]
     print(f"\nframe-level results on the generated benchmark ({len(seeds)} seeds, test set "

@@ -26,6 +26,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
                                dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the user's usual mode
     try:
         write(tmp_path)
         os.replace(tmp_path, path)
@@ -33,6 +34,42 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         if tmp_path.exists():
             tmp_path.unlink()
     return path
+
+
+def check_writable(path: str | Path, kind: str = "dir", what: str = "--out") -> Path:
+    """Fail early (before any compute) when ``path`` cannot become an output folder
+    (``kind="dir"``) or file (``kind="file"``): it exists as the other kind, a parent is a file,
+    or the nearest existing parent is not writable.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "f"; _ = f.write_text("x")
+        >>> check_writable(f / "sub")
+        Traceback (most recent call last):
+        ...
+        wsvad.errors.WsvadError: --out .../f/sub: .../f is a file, not a folder; choose another path
+    """
+    from wsvad.errors import WsvadError
+    path = Path(path)
+    if path.exists():
+        if kind == "dir" and not path.is_dir():
+            raise WsvadError(f"{what} {path} is a file, not a folder; choose another path")
+        if kind == "file" and path.is_dir():
+            raise WsvadError(f"{what} {path} is a folder, not a file; name a file")
+    parent = path if kind == "dir" else path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise WsvadError(f"{what} {path}: {parent} is a file, not a folder; choose another path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise WsvadError(f"{what} {path}: {parent} is not writable by this user")
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -4,7 +4,9 @@
 Parameter names follow the public PyTorch port of the Sports-1M checkpoint (``conv1``,
 ``conv2``, ``conv3a/b``, ``conv4a/b``, ``conv5a/b``, ``fc6``, ``fc7``, ``fc8``) so a user's
 ``c3d.pickle`` loads with strict key checking. Input: 16 frames resized to 128×171, centre (or
-ten-) crop 112, minus the Sports-1M mean; ``features`` is the fc6 activation (after ReLU).
+ten-) crop 112, in **BGR** channel order (the Caffe model's, kept by that port and by the
+public Sultani re-implementations that read frames with OpenCV) minus the Sports-1M mean (also
+BGR); ``features`` is the fc6 activation (after ReLU).
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-# Approximate per-channel (RGB) mean of the Sports-1M training clips (the released per-pixel
-# mean volume averaged); a user with the exact mean file can subtract it instead.
-MEAN_RGB = (101.4, 97.7, 90.2)
+# Approximate per-channel mean of the Sports-1M training clips in BGR order (the released
+# per-pixel mean volume averaged); a user with the exact mean file can subtract it instead.
+MEAN_BGR = (90.2, 97.7, 101.4)
 
 
 class C3D(nn.Module):

@@ -8,8 +8,10 @@ name                      dim         short   crop  pixel normalisation
 ========================  ==========  ======  ====  =========================================
 ``i3d-r50``               2048        256     224   (x − 114.75) / 57.375 (RTFM releases)
 ``i3d-inception``         1024        256     224   x / 127.5 − 1 (XD-Violence release)
-``c3d``                   4096 (fc6)  128*    112   x − Sports-1M mean (*resized to 128×171)
+``c3d``                   4096 (fc6)  128*    112   BGR, x − Sports-1M BGR mean (*128×171)
 ========================  ==========  ======  ====  =========================================
+
+Crops follow torchvision's FiveCrop/TenCrop order (:func:`wsvad.video.snippets.crop_boxes`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class ClipNetSpec:
     mean: tuple[float, float, float]
     std: float
     where: str
+    bgr: bool = False      # channel order the network was trained on (Caffe models: BGR)
 
 
 CLIP_NETS = {
@@ -47,8 +50,8 @@ CLIP_NETS = {
     "i3d-inception": ClipNetSpec(i3d_inception.I3DInception, 1024, 256, 224,
                                  (i3d_inception.MEAN,) * 3, i3d_inception.STD,
                                  "the PyTorch port of DeepMind's Kinetics I3D (rgb_imagenet.pt)"),
-    "c3d": ClipNetSpec(c3d.C3D, 4096, 128, 112, c3d.MEAN_RGB, 1.0,
-                       "the PyTorch port of the Sports-1M C3D model (c3d.pickle)"),
+    "c3d": ClipNetSpec(c3d.C3D, 4096, 128, 112, c3d.MEAN_BGR, 1.0,
+                       "the PyTorch port of the Sports-1M C3D model (c3d.pickle)", bgr=True),
 }
 
 
@@ -82,11 +85,18 @@ class ClipNetEncoder:
             frames = np.stack([resize_short_side(f, s.short_side) for f in clip])
         return crop_clip(frames, s.crop, self.crops)                  # [C, L, S, S, 3]
 
+    def to_input(self, clips: list[np.ndarray]) -> torch.Tensor:
+        """RGB ``clips [n × (L, H, W, 3)]`` → the network input ``[n·C, 3, L, S, S]`` (crops,
+        channel order and normalisation of the release)."""
+        x = np.stack([self._prep(c) for c in clips])                  # [n, C, L, S, S, 3]
+        if self.spec.bgr:
+            x = x[..., ::-1]
+        x = (torch.from_numpy(np.ascontiguousarray(x)).float() - torch.tensor(self.spec.mean)) \
+            / self.spec.std
+        return x.flatten(0, 1).permute(0, 4, 1, 2, 3).contiguous()
+
     def encode(self, clips: list[np.ndarray]) -> np.ndarray:
-        x = torch.from_numpy(np.stack([self._prep(c) for c in clips])).float()
-        n, c = x.shape[:2]
-        x = (x - torch.tensor(self.spec.mean)) / self.spec.std
-        x = x.reshape(n * c, *x.shape[2:]).permute(0, 4, 1, 2, 3).contiguous()  # [N, 3, L, S, S]
+        x = self.to_input(clips)
         with torch.no_grad():
             feats, _ = self.net(x)
-        return feats.view(n, c, -1).numpy()
+        return feats.view(len(clips), self.crops, -1).numpy()

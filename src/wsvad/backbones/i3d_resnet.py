@@ -53,7 +53,9 @@ class I3DResNet50(nn.Module):
         self.conv1 = nn.Conv3d(3, 64, (5, 7, 7), (2, 2, 2), (2, 3, 3), bias=False)
         self.bn1 = nn.BatchNorm3d(64)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool1 = nn.MaxPool3d((2, 3, 3), (2, 2, 2), (0, 1, 1))
+        # no padding, as in the Caffe2 original and the pytorch-resnet3d port (I3Res50) that
+        # made the released features: 112×112 after conv1 → 55×55 (not 56×56)
+        self.maxpool1 = nn.MaxPool3d((2, 3, 3), (2, 2, 2), (0, 0, 0))
         self.maxpool2 = nn.MaxPool3d((2, 1, 1), (2, 1, 1))
         self.layer1 = self._layer(64, 1, [1, 1, 1])
         self.layer2 = self._layer(128, 2, [1, 0, 1, 0])

@@ -6,15 +6,24 @@ Backbones: ``effnet-lite0`` (appearance: EfficientNet-Lite0 ImageNet features fr
 published releases ``i3d-r50``, ``i3d-inception``, ``c3d`` (user's weights file, see
 :mod:`wsvad.backbones.clip_nets`). Streams written per video:
 
-* ``features [T, C, D]`` — what the methods train on (C crops);
+* ``features [T, C, D]`` — what the methods train on (C crops); for ``effnet-lite0+motion`` the
+  parts ``appearance`` (1280) and ``motion`` (the 208-d descriptor, the same for every crop);
 * ``motion [T]`` — mean flow magnitude (motion intensity, CLAV/CoMo);
-* ``context [T, 1000]`` — ImageNet class probabilities of the centre crop (context labels);
-* ``maps [T, C, 7, 7, 1280]`` float16 — EfficientNet spatial maps (GIG), with ``maps=True``;
+* ``motion_desc [T, 208]`` — the motion descriptor (:mod:`wsvad.backbones.motion`);
+* ``context [T, 1000]`` — ImageNet class probabilities of the centre view (context labels);
+* ``maps [T, 7, 7, 1280]`` float16 — EfficientNet spatial maps of the centre view (GIG), with
+  ``maps=True``;
 * ``boxes [N, 6]`` — moving-object proposals, rows ``(frame, x1, y1, x2, y2, score)`` in
   pixels of the decoded frames (MOG2 background subtraction, WSSTAD's tubes), with
   ``boxes=True``;
 * ``patches_RxC [T, R·C, 1280]`` — EfficientNet features of each tile of an R×C grid (SSRL's
   scales 2×3, 3×5, 4×7), with ``patches=[(2, 3), …]``; tiles are resized to 224×224.
+
+``view`` — how a frame reaches the 2-D backbone: ``full`` (default) resizes the whole frame to
+224×224 (aspect not kept) so nothing at the edges is lost — fixed surveillance cameras see
+people and vehicles enter there; ``crop`` resizes the short side to 224 and takes the centre
+(or 5/10) crops, the published releases' preprocessing, which cuts a sixth of a 3:2 frame's
+width on each side. Crops other than 1 need ``view=crop``.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -30,12 +40,14 @@ from wsvad.backbones.boxes import MovingObjectDetector
 from wsvad.backbones.clip_nets import CLIP_NETS, ClipNetEncoder
 from wsvad.backbones.effnet_lite import MEAN, STD, load_effnet_lite0, packaged_weights
 from wsvad.backbones.motion import MotionConfig, MotionEncoder
-from wsvad.contract import FeatureContract
+from wsvad.contract import FeatureContract, StreamSpec, patch_stream
 from wsvad.errors import ConfigError, DataError
+from wsvad.runtime import fast_cpu_math
 from wsvad.video.decode import iter_frames, probe
 from wsvad.video.snippets import crop_clip, iter_snippets, patch_clip, resize_short_side
 
 BACKBONES = ("effnet-lite0+motion", "effnet-lite0", "motion", *CLIP_NETS)
+VIEWS = ("full", "crop")
 
 
 @dataclass
@@ -72,9 +84,19 @@ class VideoEncoder:
                  frames_per_snippet: int = 4, snippet_frames: int = 16,
                  stride: int | None = None, fps: float | None = None, maps: bool = False,
                  weights: str | Path | None = None, batch_snippets: int = 8,
-                 patches: tuple[tuple[int, int], ...] = (), boxes: bool = False):
+                 patches: tuple[tuple[int, int], ...] = (), boxes: bool = False,
+                 view: str = "full"):
         if backbone not in BACKBONES:
             raise ConfigError(f"backbone '{backbone}' unknown; available: {', '.join(BACKBONES)}")
+        if view not in VIEWS:
+            raise ConfigError(f"view '{view}' unknown; use one of {', '.join(VIEWS)}")
+        if crops != 1 and view != "crop":
+            view = "crop"      # several crops are crops of the resized frame by definition
+        if not 1 <= frames_per_snippet <= snippet_frames:
+            raise ConfigError(f"frames_per_snippet must be in [1, {snippet_frames}], got "
+                              f"{frames_per_snippet}")
+        fast_cpu_math()
+        self.view = view
         self.backbone, self.crops, self.k = backbone, crops, frames_per_snippet
         self.snippet_frames, self.stride = snippet_frames, stride or snippet_frames
         self.fps, self.maps, self.batch_snippets = fps, maps, batch_snippets
@@ -101,32 +123,51 @@ class VideoEncoder:
         return 1280 * self.appearance + self.motion_cfg.dim * self.motion
 
     def contract(self) -> FeatureContract:
-        streams = ["features", "motion"] + (["context"] if self.appearance else []) + \
-            (["maps"] if self.maps and self.appearance else []) + \
-            [f"patches_{r}x{c}" for r, c in self.patches] + (["boxes"] if self.boxes else [])
-        return FeatureContract(dim=self.dim, crops=self.crops, backbone=self.backbone,
+        c, d = self.crops, self.dim
+        parts = None
+        if self.appearance and self.motion:
+            parts = (("appearance", 1280), ("motion", self.motion_cfg.dim))
+        streams = [StreamSpec("features", (c, d), parts=parts), StreamSpec("motion", ())]
+        if self.motion:
+            streams.append(StreamSpec("motion_desc", (self.motion_cfg.dim,)))
+        if self.appearance:
+            streams.append(StreamSpec("context", (1000,)))
+            if self.maps:
+                streams.append(StreamSpec("maps", (7, 7, 1280), "float16", grid=(7, 7)))
+            streams += [StreamSpec(patch_stream(g), (g[0] * g[1], 1280), "float16", grid=g)
+                        for g in self.patches]
+        if self.boxes:
+            streams.append(StreamSpec("boxes", None))
+        return FeatureContract(dim=d, crops=c, backbone=self.backbone,
                                weights_hash=self.weights_hash, clip_frames=self.snippet_frames,
-                               stride=self.stride, fps=self.fps, streams=tuple(streams))
+                               stride=self.stride, fps=self.fps,
+                               view=self.view if (self.appearance or self.clip_net) else None,
+                               sampled_frames=self.k if self.appearance else None,
+                               streams=tuple(streams))
+
+    def _frames(self, clip: np.ndarray, size: int) -> np.ndarray:
+        """``[k, H, W, 3]`` → ``[C, k, size, size, 3]`` for the backbone (see ``view``)."""
+        if self.view == "full":
+            return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA)
+                             for f in clip])[None]
+        return crop_clip(np.stack([resize_short_side(f, size) for f in clip]), size, self.crops)
 
     def _appearance(self, clips: list[np.ndarray]) -> tuple[np.ndarray, ...]:
         """``clips``: list of ``[L, H, W, 3]`` → pooled ``[n, C, 1280]``, probs ``[n, 1000]``,
         maps ``[n, C, 7, 7, 1280]`` (or None)."""
         idx = np.linspace(0, self.snippet_frames - 1, self.k).round().astype(int)
-        batch = []
-        for clip in clips:
-            frames = np.stack([resize_short_side(f, 224) for f in clip[idx]])
-            batch.append(crop_clip(frames, 224, self.crops))           # [C, k, 224, 224, 3]
-        x = torch.from_numpy(np.stack(batch)).float()                   # [n, C, k, S, S, 3]
+        x = torch.from_numpy(np.stack([self._frames(c[idx], 224) for c in clips])).float()
         n, c, k = x.shape[:3]
         x = ((x - MEAN) / STD).reshape(n * c * k, 224, 224, 3).permute(0, 3, 1, 2)
         with torch.no_grad():
             maps, pooled, logits = self.net(x.contiguous())
         pooled = pooled.view(n, c, k, -1).mean(2).numpy()
-        probs = logits.softmax(-1).view(n, c, k, -1)[:, 0].mean(1).numpy()
+        centre = 4 if c in (5, 10) else 0        # torchvision crop order: the centre is 5th
+        probs = logits.softmax(-1).view(n, c, k, -1)[:, centre].mean(1).numpy()
         m = None
         if self.maps:
-            m = maps.view(n, c, k, 1280, 7, 7).mean(2).permute(0, 1, 3, 4, 2)
-            m = m.numpy().astype(np.float16)
+            m = maps.view(n, c, k, 1280, 7, 7)[:, centre].mean(1).permute(0, 2, 3, 1)
+            m = m.numpy().astype(np.float16)                            # [n, 7, 7, 1280]
         return pooled, probs, m
 
     def _patches(self, clips: list[np.ndarray], grid: tuple[int, int]) -> np.ndarray:
@@ -137,7 +178,7 @@ class VideoEncoder:
         x = ((x - MEAN) / STD).reshape(n * p * k, 224, 224, 3).permute(0, 3, 1, 2)
         with torch.no_grad():
             _, pooled, _ = self.net(x.contiguous())
-        return pooled.view(n, p, k, -1).mean(2).numpy()
+        return pooled.view(n, p, k, -1).mean(2).numpy().astype(np.float16)
 
     def session(self, batch_snippets: int | None = None) -> EncodingSession:
         """Per-video encoding state; push snippets as they arrive (streaming)."""
@@ -210,12 +251,14 @@ class EncodingSession:
             out["context"] = probs.astype(np.float32)
             if m is not None:
                 out["maps"] = m
-            for r, c in enc.patches:
-                out[f"patches_{r}x{c}"] = enc._patches(clips, (r, c))
+            for g in enc.patches:
+                out[patch_stream(g)] = enc._patches(clips, g)
         if enc.clip_net is not None:
             parts.append(enc.clip_net.encode(clips))
         if enc.motion:
-            parts.append(np.repeat(np.stack(self.desc)[:, None], enc.crops, axis=1))
+            desc = np.stack(self.desc)
+            parts.append(np.repeat(desc[:, None], enc.crops, axis=1))
+            out["motion_desc"] = desc.astype(np.float32)
         out["features"] = np.concatenate(parts, axis=-1).astype(np.float32)
         out["motion"] = np.asarray(self.intensity, np.float32)
         self.pending, self.intensity, self.desc = [], [], []

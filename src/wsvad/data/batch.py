@@ -1,75 +1,145 @@
-"""The typed batch every method consumes, and bag sampling for training."""
+"""The typed batch every method consumes, and the one function that builds it.
+
+Streams of a video are arrays with time first (``features [T, C, D]``, ``motion [T]``,
+``motion_desc [T, M]``, ``context [T, K]``, ``patches_RxC [T, P, D]``, ``maps [T, h, w, D]``) plus
+the frame-indexed ``boxes [N, 6]``. :func:`collate` stacks one or several videos' streams into a
+:class:`Batch` — training bags, validation, test scoring, ``wsvad score``, the Python API and
+``detect`` all go through it, so a stream a method needs reaches it on every path.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from wsvad.errors import DataError
+
+# time-first streams → batch fields; "patches_RxC" streams go to Batch.patches["RxC"]
+TEMPORAL = ("features", "motion", "motion_desc", "context", "maps")
+
 
 @dataclass
 class Batch:
-    """A batch of video bags.
+    """A batch of B videos (bags) of T snippets.
 
     Attributes:
-        features: ``[B, C, T, D]`` snippet features (C crops).
-        label: ``[B]`` float, 1 = abnormal video.
+        features: ``[B, C, T, D]`` snippet features (C crops), or None.
+        label: ``[B]`` float, 1 = abnormal video (0 where unknown, e.g. at test time).
         mask: ``[B, T]`` bool, False where a snippet is padding (None = all real).
+        classes: ``[B, K]`` multi-hot anomaly classes, when known.
+        motion: ``[B, T]`` motion intensity (mean optical-flow magnitude).
+        motion_desc: ``[B, T, M]`` motion descriptor.
+        context: ``[B, T, K]`` class scores of the scene (context pseudo-labels).
+        patches: ``{"RxC": [B, T, P, D]}`` features of each tile of an R×C grid, row-major.
+        maps: ``[B, T, h, w, D]`` spatial feature maps.
+        boxes: per video, ``[N, 6]`` rows ``(frame, x1, y1, x2, y2, score)`` in frame pixels.
+        names: video names, when known.
     """
 
-    features: torch.Tensor
+    features: torch.Tensor | None
     label: torch.Tensor
     mask: torch.Tensor | None = None
+    classes: torch.Tensor | None = None
+    motion: torch.Tensor | None = None
+    motion_desc: torch.Tensor | None = None
+    context: torch.Tensor | None = None
+    patches: dict[str, torch.Tensor] | None = None
+    maps: torch.Tensor | None = None
+    boxes: list[np.ndarray] | None = None
+    names: list[str] | None = field(default=None, repr=False)
 
-    @property
-    def size(self) -> int:
-        return int(self.features.shape[0])
+    def require(self, *streams: str, method: str = "") -> None:
+        """Fail clearly if a stream a method needs is absent."""
+        for s in streams:
+            have = (self.patches or {}) if s == "patches" else getattr(self, s, None)
+            if have is None or (s == "patches" and not have):
+                raise DataError(f"method {method!r} needs stream '{s}', which this batch lacks; "
+                                "the dataset must provide it (see `wsvad extract --help`)")
 
-    def require(self, *fields: str, method: str = "") -> None:
-        """Fail clearly if a field a method needs is absent."""
-        for f in fields:
-            if getattr(self, f, None) is None:
-                raise ValueError(f"method {method!r} needs batch field '{f}', which is missing")
+    def select(self, rows: torch.Tensor | Sequence[int]) -> Batch:
+        """The sub-batch of some videos (every field, same order)."""
+        idx = torch.as_tensor(rows)
+        if idx.dtype == torch.bool:
+            idx = idx.nonzero().flatten()
+
+        def pick(x):
+            return None if x is None else x[idx]
+        return Batch(
+            features=pick(self.features), label=self.label[idx], mask=pick(self.mask),
+            classes=pick(self.classes), motion=pick(self.motion),
+            motion_desc=pick(self.motion_desc), context=pick(self.context),
+            patches=None if self.patches is None else {k: v[idx] for k, v in
+                                                       self.patches.items()},
+            maps=pick(self.maps),
+            boxes=None if self.boxes is None else [self.boxes[i] for i in idx.tolist()],
+            names=None if self.names is None else [self.names[i] for i in idx.tolist()])
 
 
-class BalancedBags:
-    """Draws B normal + B abnormal bags per step from in-memory ``[N, C, T, D]`` segments.
+def _stack(arrays: list[np.ndarray], length: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Stack time-first arrays, padding shorter ones (with their last entry) to ``length``."""
+    if all(len(a) == length for a in arrays):
+        return np.stack(arrays), None
+    mask = np.zeros((len(arrays), length), bool)
+    out = []
+    for i, a in enumerate(arrays):
+        mask[i, :len(a)] = True
+        pad = np.repeat(a[-1:], length - len(a), axis=0)
+        out.append(np.concatenate([a, pad]) if len(pad) else a)
+    return np.stack(out), mask
 
-    Every step samples without replacement inside an epoch of each class (like two shuffled
-    loaders), so each video is seen once per pass over its class.
+
+def _tensor(a: np.ndarray | torch.Tensor) -> torch.Tensor:
+    t = a if torch.is_tensor(a) else torch.from_numpy(np.ascontiguousarray(a))
+    return t.float() if t.dtype != torch.float32 else t
+
+
+def collate(videos: Sequence[Mapping[str, np.ndarray]], labels: Sequence[float] | None = None,
+            names: Sequence[str] | None = None,
+            classes: np.ndarray | None = None) -> Batch:
+    """Streams of B videos (each ``{stream: time-first array}``, the same streams in each) →
+    one :class:`Batch`. Videos of different lengths are padded and masked.
+
+    Example:
+        >>> v = {"features": np.zeros((5, 2, 8)), "motion": np.ones(5)}
+        >>> b = collate([v, v], [0, 1])
+        >>> tuple(b.features.shape), tuple(b.motion.shape), b.label.tolist()
+        ((2, 2, 5, 8), (2, 5), [0.0, 1.0])
     """
-
-    def __init__(self, segments: np.ndarray, labels: np.ndarray, batch: int, seed: int,
-                 crops_per_step: int | None = None):
-        self.segments = torch.from_numpy(segments)  # [N, C, T, D]
-        self.labels = labels.astype(int)
-        self.batch = batch
-        self.crops_per_step = crops_per_step
-        self.rng = np.random.default_rng(seed)
-        self._pools = {c: np.flatnonzero(self.labels == c) for c in (0, 1)}
-        for c, pool in self._pools.items():
-            if len(pool) == 0:
-                kind = "abnormal" if c else "normal"
-                raise ValueError(f"no {kind} training videos: weak supervision needs both kinds")
-        self._queues: dict[int, list[int]] = {0: [], 1: []}
-
-    def _take(self, c: int, n: int) -> list[int]:
-        out = []
-        while len(out) < n:
-            if not self._queues[c]:
-                self._queues[c] = list(self.rng.permutation(self._pools[c]))
-            out.append(self._queues[c].pop())
-        return out
-
-    def next(self) -> Batch:
-        """Normal bags first, then abnormal (the order RTFM's loss code relies on)."""
-        idx = self._take(0, self.batch) + self._take(1, self.batch)
-        x = self.segments[idx]  # [2B, C, T, D], one gather copy
-        c = x.shape[1]
-        if self.crops_per_step is not None and self.crops_per_step < c:
-            pick = torch.from_numpy(np.stack([self.rng.choice(c, self.crops_per_step, replace=False)
-                                              for _ in idx]))
-            x = x[torch.arange(len(idx))[:, None], pick]
-        label = torch.tensor([0.0] * self.batch + [1.0] * self.batch)
-        return Batch(features=x, label=label)
+    if not videos:
+        raise DataError("collate: no videos")
+    keys = set(videos[0])
+    for v in videos[1:]:
+        if set(v) != keys:
+            raise DataError(f"collate: videos carry different streams {sorted(keys)} vs "
+                            f"{sorted(v)}")
+    temporal = [k for k in keys if k != "boxes"]
+    length = max(len(v[k]) for v in videos for k in temporal) if temporal else 0
+    out: dict = {"patches": {}}
+    mask = None
+    for k in temporal:
+        arr, m = _stack([np.asarray(v[k]) for v in videos], length)
+        mask = m if m is not None else mask
+        t = _tensor(arr)
+        if k == "features":
+            if t.ndim == 3:                       # [B, T, D] → one crop
+                t = t[:, :, None]
+            t = t.permute(0, 2, 1, 3)             # [B, C, T, D]
+        if k.startswith("patches_"):
+            out["patches"][k.removeprefix("patches_")] = t
+        elif k in TEMPORAL:
+            out[k] = t
+        else:
+            raise DataError(f"collate: unknown stream '{k}'")
+    label = torch.zeros(len(videos)) if labels is None else \
+        torch.as_tensor(np.asarray(labels, np.float32))
+    return Batch(features=out.get("features"), label=label,
+                 mask=None if mask is None else torch.from_numpy(mask),
+                 classes=None if classes is None else _tensor(classes),
+                 motion=out.get("motion"), motion_desc=out.get("motion_desc"),
+                 context=out.get("context"), patches=out["patches"] or None,
+                 maps=out.get("maps"),
+                 boxes=[np.asarray(v["boxes"]) for v in videos] if "boxes" in keys else None,
+                 names=list(names) if names is not None else None)

@@ -1,36 +1,12 @@
-"""One video's snippet features and the checks every reader applies to them."""
+"""The checks every reader applies to the arrays it loads."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from wsvad.errors import DataError
-
-
-@dataclass
-class VideoFeatures:
-    """Snippet features of one video.
-
-    Attributes:
-        name: video name (from the file name).
-        features: ``[T, C, D]`` float32 (T snippets, C crops, D dims).
-        label: 1 = abnormal, 0 = normal, None = unknown.
-        cls: anomaly class name, if known.
-        source: the file(s) it came from, for error messages.
-    """
-
-    name: str
-    features: np.ndarray
-    label: int | None = None
-    cls: str | None = None
-    source: str = ""
-
-    @property
-    def snippets(self) -> int:
-        return int(self.features.shape[0])
 
 
 def as_snippet_array(arr: np.ndarray, source: str | Path) -> np.ndarray:
@@ -63,27 +39,33 @@ def as_snippet_array(arr: np.ndarray, source: str | Path) -> np.ndarray:
     return arr
 
 
-def load_npy(path: str | Path) -> np.ndarray:
-    """``np.load`` with a clear error for missing or unreadable files."""
+def load_npy(path: str | Path, mmap: bool = False) -> np.ndarray:
+    """``np.load`` (never unpickling; memory-mapped with ``mmap``) with a clear error for
+    missing or unreadable files."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"feature file not found: {path}")
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
     except Exception as exc:  # numpy raises several types for corrupt files
         raise DataError(f"{path}: cannot read as .npy ({exc}); the file is corrupt or not "
                         "a NumPy array — re-extract it") from exc
 
 
-def check_consistent(videos: list[VideoFeatures], where: str) -> tuple[int, int]:
-    """All videos must share crops and dimension; returns ``(crops, dim)``."""
-    if not videos:
-        raise DataError(f"{where}: no videos")
-    c, d = videos[0].features.shape[1:]
-    for v in videos[1:]:
-        if v.features.shape[1:] != (c, d):
-            raise DataError(
-                f"{v.source}: features have {v.features.shape[1]} crops × {v.features.shape[2]} "
-                f"dims but {videos[0].source} has {c} × {d}; all videos of a dataset must come "
-                "from the same extractor")
-    return int(c), int(d)
+def check_stream(arr: np.ndarray, spec, source: str | Path) -> np.ndarray:
+    """Check a non-``features`` stream against its :class:`~wsvad.contract.StreamSpec`
+    (per-snippet shape, numeric, finite — memory-mapped float16 streams are checked when
+    they are read in full)."""
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
+        raise DataError(f"{source}: expected a numeric array, got {getattr(arr, 'dtype', arr)}")
+    if spec.shape is None:                                  # boxes: rows of 6
+        if arr.ndim != 2 or arr.shape[1] != 6:
+            raise DataError(f"{source}: boxes must be rows (frame, x1, y1, x2, y2, score), got "
+                            f"shape {arr.shape}")
+    elif spec.shape and tuple(arr.shape[1:]) != tuple(spec.shape):
+        raise DataError(f"{source}: stream '{spec.name}' has per-snippet shape "
+                        f"{tuple(arr.shape[1:])}, the store's contract says {tuple(spec.shape)}")
+    if not isinstance(arr, np.memmap) and not np.isfinite(arr).all():
+        raise DataError(f"{source}: NaN/inf values in stream '{spec.name}'; re-extract this "
+                        "video")
+    return arr

@@ -121,3 +121,43 @@ def split_concatenated_gt(gt: np.ndarray, names: list[str], snippets: list[int],
         out[name] = np.asarray(gt[pos:pos + n]).astype(np.uint8)
         pos += n
     return out
+
+
+def read_boxes(path: str | Path) -> dict[str, dict[int, list[tuple[float, ...]]]]:
+    """Spatial ground truth ``{name: {frame: [(x1, y1, x2, y2), …]}}`` from a JSON file of rows
+    ``[frame, x1, y1, x2, y2, …]`` per video — the plaza generator's ``boxes.json``, Ped2's
+    ``test_mask_boxes.json`` and the UCF-Crime Liu & Ma files (these two keep the mapping under a
+    ``"boxes"`` key).
+
+    Example:
+        >>> import json, tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "b.json"
+        >>> _ = p.write_text(json.dumps({"boxes": {"v": [[3, 1, 2, 5, 6, 99]]}}))
+        >>> read_boxes(p)
+        {'v': {3: [(1.0, 2.0, 5.0, 6.0)]}}
+    """
+    import json
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise DataError(f"boxes file not found: {path}") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not a JSON file of boxes ({exc})") from exc
+    if isinstance(raw, dict) and isinstance(raw.get("boxes"), dict):
+        raw = raw["boxes"]
+    if not isinstance(raw, dict):
+        raise DataError(f"{path}: expected {{video: [[frame, x1, y1, x2, y2], …]}}")
+    out: dict[str, dict[int, list[tuple[float, ...]]]] = {}
+    for name, rows in raw.items():
+        per: dict[int, list[tuple[float, ...]]] = {}
+        try:
+            for r in rows:
+                if len(r) < 5:
+                    raise ValueError(f"row {r!r} is too short")
+                per.setdefault(int(r[0]), []).append(tuple(float(v) for v in r[1:5]))
+        except (TypeError, ValueError, IndexError) as exc:
+            raise DataError(f"{path}: video '{name}': rows must be [frame, x1, y1, x2, y2, …] "
+                            f"({exc})") from exc
+        out[name] = per
+    return out

@@ -17,8 +17,10 @@ def resample_segments(feat: np.ndarray, length: int = 32) -> np.ndarray:
     """
     t = feat.shape[0]
     r = np.linspace(0, t, length + 1).astype(int)
-    out = np.empty((length,) + feat.shape[1:], dtype=np.float32)
+    # float16 streams (patches, maps) stay float16: they are the large ones
+    dtype = np.float16 if feat.dtype == np.float16 else np.float32
+    out = np.empty((length,) + feat.shape[1:], dtype=dtype)
     for i in range(length):
         lo, hi = r[i], r[i + 1]
-        out[i] = feat[lo:hi].mean(0) if hi > lo else feat[lo]
+        out[i] = feat[lo:hi].astype(np.float32).mean(0) if hi > lo else feat[lo]
     return out

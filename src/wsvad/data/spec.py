@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import yaml
 from wsvad.contract import FeatureContract
 from wsvad.data.groundtruth import split_concatenated_gt
 from wsvad.data.readers import SOURCES, FeatureSource
+from wsvad.data.streams import resolve_needs
 from wsvad.errors import DataError
 
 _KEYS = {"format", "feature_dir", "train_list", "test_list", "labels", "abnormal_first", "gt",
@@ -48,8 +50,8 @@ class DatasetSpec:
         if not path.is_file():
             raise DataError(f"dataset spec not found: {path}")
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise DataError(f"{path}: not valid YAML ({exc})") from exc
         if not isinstance(raw, dict):
             raise DataError(f"{path}: expected a mapping of keys like 'format', 'feature_dir'")
@@ -65,14 +67,33 @@ class DatasetSpec:
         base = path.parent
 
         def p(key: str) -> Path | None:
-            return (base / raw[key]).resolve() if raw.get(key) is not None else None
+            if raw.get(key) is None:
+                return None
+            if not isinstance(raw[key], str):
+                raise DataError(f"{path}: '{key}' must be a path, got {raw[key]!r}")
+            return (base / raw[key]).resolve()
+
+        first = raw.get("abnormal_first")
+        if first is not None and (isinstance(first, bool) or not isinstance(first, int)
+                                  or first < 0):
+            raise DataError(f"{path}: abnormal_first must be a whole number >= 0, got {first!r}")
 
         return cls(format=raw["format"], feature_dir=p("feature_dir"), train_list=p("train_list"),
                    test_list=p("test_list"), labels=p("labels"),
                    abnormal_first=raw.get("abnormal_first"), gt=p("gt"),
-                   snippet_frames=int(raw.get("snippet_frames", 16)),
+                   snippet_frames=_positive_int(raw.get("snippet_frames", 16), path),
                    name=str(raw.get("name", path.stem)), videos=p("videos"), boxes=p("boxes"),
                    path=path.resolve())
+
+
+def _positive_int(value, path: Path) -> int:
+    try:
+        v = int(value)
+    except (TypeError, ValueError):
+        v = 0
+    if v < 1 or str(value).strip() not in (str(v), f"{v}.0"):
+        raise DataError(f"{path}: snippet_frames must be a whole number >= 1, got {value!r}")
+    return v
 
 
 @dataclass
@@ -95,23 +116,53 @@ class FeatureDataset:
     frame_labels: dict[str, np.ndarray] = field(default_factory=dict)
     contract: FeatureContract | None = None
 
+    def streams_for(self, needs: tuple[str, ...], method: str = "") -> tuple[str, ...]:
+        """Concrete stream names for a method's ``needs``, or a :class:`DataError` that says
+        which stream is missing and how to extract it."""
+        try:
+            return resolve_needs(needs, self.source.streams(),
+                                 f"the dataset {self.spec.name!r} ({self.spec.format} layout)")
+        except DataError as exc:
+            raise DataError(f"method {method!r} cannot run here: {exc}") from None
+
+
+_HEADER_WORDS = {"label", "labels", "y", "target", "abnormal", "anomaly", "class"}
+
 
 def read_labels_csv(path: Path) -> dict[str, tuple[int, str | None]]:
-    """``name,label[,class]`` rows (a header row is skipped) → ``{name: (label, class)}``."""
+    """``name,label[,class]`` rows → ``{name: (label, class)}``. A first row is a header only
+    when its second cell names the column (``label``, …); any other row must be data, so a
+    file without a header never loses its first video.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "l.csv"
+        >>> _ = p.write_text("v1,1,Bike" + chr(10) + "v2,0" + chr(10))
+        >>> read_labels_csv(p)
+        {'v1': (1, 'Bike'), 'v2': (0, None)}
+    """
     if not path.is_file():
         raise DataError(f"labels file not found: {path}")
     out: dict[str, tuple[int, str | None]] = {}
-    with path.open(newline="") as fh:
-        for i, row in enumerate(csv.reader(fh), 1):
-            if not row or row[0].startswith("#"):
-                continue
-            if i == 1 and not row[1].strip().lstrip("-").isdigit():
-                continue  # header
-            if len(row) < 2 or row[1].strip() not in ("0", "1"):
-                raise DataError(f"{path}, line {i}: expected 'name,label[,class]' with label 0 "
-                                f"(normal) or 1 (abnormal), got {row!r}")
-            cls = row[2].strip() if len(row) > 2 and row[2].strip() else None
-            out[row[0].strip()] = (int(row[1]), cls)
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: not a UTF-8 CSV file ({exc})") from exc
+    seen_data = False
+    for i, row in enumerate(rows, 1):
+        if not row or not "".join(row).strip() or row[0].startswith("#"):
+            continue
+        if not seen_data and len(row) >= 2 and row[1].strip().lower() in _HEADER_WORDS:
+            seen_data = True
+            continue  # the header
+        seen_data = True
+        if len(row) < 2 or row[1].strip() not in ("0", "1") or not row[0].strip():
+            raise DataError(f"{path}, line {i}: expected 'name,label[,class]' with label 0 "
+                            f"(normal) or 1 (abnormal), got {','.join(row)!r} (a header row "
+                            "must read name,label[,class])")
+        cls = row[2].strip() if len(row) > 2 and row[2].strip() else None
+        out[row[0].strip()] = (int(row[1]), cls)
     return out
 
 
@@ -162,13 +213,33 @@ def _read_gt(spec: DatasetSpec, source: FeatureSource, names: list[str]) -> dict
     gt = spec.gt
     if not gt.is_file():
         raise DataError(f"ground-truth file not found: {gt}")
-    if gt.suffix == ".npz":
-        with np.load(gt) as z:
-            missing = [n for n in names if n not in z.files]
-            if missing:
-                raise DataError(f"{gt}: no frame labels for {len(missing)} test videos, e.g. "
-                                f"{missing[:3]}; the npz needs one array per video (key = name)")
-            return {n: np.asarray(z[n]).astype(np.uint8).ravel() for n in names}
-    arr = np.load(gt).ravel()
+    try:
+        if gt.suffix == ".npz":
+            with np.load(gt, allow_pickle=False) as z:
+                missing = [n for n in names if n not in z.files]
+                if missing:
+                    raise DataError(f"{gt}: no frame labels for {len(missing)} test videos, "
+                                    f"e.g. {missing[:3]}; the npz needs one array per video "
+                                    "(key = name)")
+                out = {n: _labels(z[n], f"{gt}[{n}]") for n in names}
+            return out
+        arr = _labels(np.load(gt, allow_pickle=False), str(gt))
+    except DataError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise DataError(f"{gt}: cannot read frame labels ({exc}); expected a numeric .npy of "
+                        "0/1 (RTFM's gt-*.npy) or an .npz with one array per video") from exc
     return split_concatenated_gt(arr, names, [source.snippets(n) for n in names],
                                  spec.snippet_frames, str(gt))
+
+
+def _labels(arr: np.ndarray, where: str) -> np.ndarray:
+    """0/1 frame labels as uint8, checked."""
+    arr = np.asarray(arr)
+    if arr.dtype.kind not in "biuf" or arr.size == 0:
+        raise DataError(f"{where}: frame labels must be a non-empty numeric 0/1 array, got "
+                        f"{arr.dtype} {arr.shape}")
+    flat = arr.ravel()
+    if not np.isin(flat, (0, 1)).all():
+        raise DataError(f"{where}: frame labels must be 0 or 1, found {np.unique(flat)[:5]}")
+    return flat.astype(np.uint8)

@@ -10,7 +10,6 @@ frames.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -19,15 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from wsvad.contract import FeatureContract
 from wsvad.data.features import as_snippet_array
 from wsvad.data.groundtruth import snippet_to_frame
 from wsvad.detect.events import Event, EventTracker, Hysteresis, find_events
 from wsvad.detect.sources import FrameSource, open_source
-from wsvad.detect.threshold import resolve
 from wsvad.errors import ConfigError, DataError, WsvadError
+from wsvad.evaluation.threshold import resolve
+from wsvad.methods.base import Localization
 
 
 @dataclass
@@ -42,6 +41,10 @@ class DetectionResult:
     events: list[Event]
     threshold: float
     seconds: float                                   # wall time of decoding + features + scoring
+    localization: Localization | None = None         # where, when the method localises
+    classes: np.ndarray | None = None                # [T, K] or [K] class probabilities
+    width: int | None = None
+    height: int | None = None
 
     @property
     def frames(self) -> int:
@@ -131,17 +134,31 @@ class Detector:
             raise WsvadError("the detector has no model: call fit(...) or Detector.load(run)")
 
     # -- scoring --------------------------------------------------------------------------------
-    def decision_function(self, features: np.ndarray) -> np.ndarray:
-        """Snippet scores ``[T]`` of features ``[T, D]`` or ``[T, C, D]`` (higher = more
-        abnormal)."""
+    def decision_function(self, features: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
+        """Snippet scores ``[T]`` (higher = more abnormal) of features ``[T, D]`` /
+        ``[T, C, D]``, or of a video's streams ``{stream: time-first array}`` when the method
+        needs more than features."""
+        return self.score_streams(features)[0]
+
+    def score_streams(self, streams: np.ndarray | dict[str, np.ndarray], name: str | None = None):
+        """``(snippet scores [T], Output, Batch)`` — through the method's one scoring path."""
         self._need_model()
-        arr = as_snippet_array(np.asarray(features, np.float32), "features")
-        if arr.shape[1:] != (self.contract.crops, self.contract.dim):
-            raise DataError(f"features of shape {arr.shape} do not fit the run: it expects "
-                            f"[T, {self.contract.crops}, {self.contract.dim}]")
-        x = torch.from_numpy(arr).permute(1, 0, 2)[None]                 # [1, C, T, D]
-        with torch.no_grad():
-            return self.model.score(x)[0].numpy().astype(np.float64)
+        if not isinstance(streams, dict):
+            streams = {"features": streams}
+        if "features" in streams:
+            arr = as_snippet_array(np.asarray(streams["features"], np.float32), "features")
+            if arr.shape[1:] != (self.contract.crops, self.contract.dim):
+                raise DataError(f"features of shape {arr.shape} do not fit the run: it expects "
+                                f"[T, {self.contract.crops}, {self.contract.dim}]")
+            streams = {**streams, "features": arr}
+        missing = [s for s in self.model.needs if s != "patches" and s not in streams]
+        if missing:
+            raise DataError(f"method '{self.method}' needs streams {missing}; pass them as "
+                            "{stream: array}")
+        needed = {k: v for k, v in streams.items()
+                  if k in self.model.needs or (k.startswith("patches_") and
+                                               "patches" in self.model.needs)}
+        return self.model.score_streams(needed, name)
 
     @property
     def encoder(self):
@@ -156,14 +173,19 @@ class Detector:
         return self.contract.clip_frames or 16
 
     def score_video(self, path: str | Path) -> DetectionResult:
-        """Decode, extract with the run's contract, score the whole video, find events."""
+        """Decode, extract with the run's contract, score the whole video, find events, and
+        say where (when the method localises) and what (when it predicts classes)."""
         t0 = time.perf_counter()
         enc = self.encoder.encode(path)
-        snippets = self.decision_function(enc.streams["features"])
+        snippets, output, batch = self.score_streams(enc.streams, Path(path).stem)
         frames = snippet_to_frame(snippets, enc.frames, self.clip)
         events = find_events(frames, enc.fps, self.rule)
+        loc = self.model.localize(batch, output)
+        classes = output.classes[0].numpy() if output.classes is not None else None
         return DetectionResult(Path(path).stem, str(path), enc.fps, frames, snippets, events,
-                               self.threshold_, time.perf_counter() - t0)
+                               self.threshold_, time.perf_counter() - t0,
+                               loc[0] if loc else None, classes, enc.meta.get("width"),
+                               enc.meta.get("height"))
 
     def stream(self, source: str | FrameSource, window: int = 32, realtime: bool = False
                ) -> Iterator[StreamStep]:
@@ -173,7 +195,7 @@ class Detector:
         if (self.contract.stride or self.clip) != self.clip:
             raise ConfigError("streaming needs features with stride == snippet length")
         session = self.encoder.session(batch_snippets=1)
-        feats: deque[np.ndarray] = deque(maxlen=max(1, window))
+        feats: deque[dict[str, np.ndarray]] = deque(maxlen=max(1, window))
         fps = self.contract.fps or src.fps
         tracker = EventTracker(self.rule, fps)
         buf: list[np.ndarray] = []
@@ -183,8 +205,9 @@ class Detector:
         def score(n_real: int) -> StreamStep:
             arrived = time.perf_counter()
             clip = np.stack(buf + [buf[-1]] * (self.clip - len(buf)))
-            feats.append(session.push(clip)["features"][0])
-            s = float(self.decision_function(np.stack(feats))[-1])
+            feats.append({k: v[0] for k, v in session.push(clip).items()})
+            window_streams = {k: np.stack([f[k] for f in feats]) for k in feats[0]}
+            s = float(self.score_streams(window_streams)[0][-1])
             events, alerts = [], []
             for i in range(n_real):
                 events += tracker.update(first + i, s)
@@ -236,9 +259,12 @@ def encoder_for(contract: FeatureContract, weights: str | Path | None, run: str)
         raise WsvadError(f"{run}: trained on features without a known backbone "
                          f"({contract.backbone!r}, e.g. a published feature release); detection "
                          "on video needs a run trained on features from `wsvad extract`")
+    names = contract.stream_names
+    grids = tuple(s.grid for s in contract.streams if s.name.startswith("patches_") and s.grid)
     enc = VideoEncoder(contract.backbone, crops=contract.crops,
                        snippet_frames=contract.clip_frames or 16, stride=contract.stride,
-                       fps=contract.fps, weights=weights)
-    mine = dataclasses.replace(enc.contract(), streams=contract.streams)
-    contract.check_compatible(mine, f"run {run}", "this video encoder")
+                       fps=contract.fps, weights=weights, maps="maps" in names,
+                       patches=grids, boxes="boxes" in names, view=contract.view or "crop",
+                       frames_per_snippet=contract.sampled_frames or 4)
+    contract.check_compatible(enc.contract(), f"run {run}", "this video encoder")
     return enc

@@ -5,9 +5,9 @@ of outputs per video (see :mod:`wsvad.detect.outputs`, :mod:`wsvad.detect.overla
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,13 +16,15 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from wsvad.data.groundtruth import read_boxes
 from wsvad.detect.detector import Detector
 from wsvad.detect.events import Event
-from wsvad.detect.outputs import ScoreLog, plot_timeline, write_events
-from wsvad.detect.overlay import OverlayWriter
+from wsvad.detect.outputs import ScoreLog, plot_timeline, write_events, write_localization
+from wsvad.detect.overlay import HeatmapLayer, OverlayWriter
 from wsvad.detect.sources import is_stream, open_source
-from wsvad.errors import WsvadError
-from wsvad.fileio import write_json
+from wsvad.detect.where import describe_events, predicted_boxes
+from wsvad.errors import DataError, WsvadError
+from wsvad.fileio import check_writable, write_json
 from wsvad.video.decode import iter_frames
 
 
@@ -36,24 +38,20 @@ class DetectReport:
 
 def read_ground_truth(labels: str | Path | None, boxes: str | Path | None
                       ) -> tuple[dict[str, np.ndarray], dict[str, dict[int, list]]]:
-    """Optional frame labels (``.npz``, key = video name) and boxes (``.json``
-    ``{name: [[frame, x1, y1, x2, y2, …], …]}``, or that mapping under a ``"boxes"`` key) to
-    draw beside the scores."""
+    """Optional frame labels (``.npz``, key = video name) and boxes
+    (:func:`wsvad.data.groundtruth.read_boxes`) to draw beside the scores."""
     lab: dict[str, np.ndarray] = {}
-    box: dict[str, dict[int, list]] = {}
     if labels:
-        with np.load(labels) as z:
-            lab = {k: np.asarray(z[k]) for k in z.files}
-    if boxes:
-        raw = json.loads(Path(boxes).read_text())
-        if isinstance(raw.get("boxes"), dict):  # {"format": …, "boxes": {name: rows}}
-            raw = raw["boxes"]
-        for name, rows in raw.items():
-            per: dict[int, list] = {}
-            for r in rows:
-                per.setdefault(int(r[0]), []).append(tuple(r[1:5]))
-            box[name] = per
-    return lab, box
+        labels = Path(labels)
+        if not labels.is_file():
+            raise DataError(f"--labels: file not found: {labels}")
+        try:
+            with np.load(labels, allow_pickle=False) as z:
+                lab = {k: np.asarray(z[k]) for k in z.files}
+        except (ValueError, OSError, zipfile.BadZipFile) as exc:
+            raise DataError(f"--labels {labels}: not an .npz of frame labels per video "
+                            f"({exc})") from exc
+    return lab, (read_boxes(boxes) if boxes else {})
 
 
 def detect(run: str | Path, inputs: str | Path, out: str | Path,
@@ -68,16 +66,16 @@ def detect(run: str | Path, inputs: str | Path, out: str | Path,
         >>> rep = detect("runs/demo/rtfm", "clip.mp4", "detections")   # doctest: +SKIP
         >>> rep.videos["clip"]["events"]                               # doctest: +SKIP
     """
+    out = check_writable(out)
+    gt_labels, gt_boxes = read_ground_truth(labels, boxes)
     det = Detector.load(run, threshold, hysteresis, min_seconds, weights)
     det.encoder  # noqa: B018 - the run's feature contract is checked before any video
-    out = Path(out)
     text = str(inputs)
     if is_stream(text):
         items, stream = [text], True
     else:
         from wsvad.features.extract import list_videos
         items = [str(p) for p in list_videos(inputs)]
-    gt_labels, gt_boxes = read_ground_truth(labels, boxes)
     rep = DetectReport()
     for item in tqdm(items, desc="detect", unit="video", disable=not progress or len(items) < 2):
         name = Path(item).stem if not is_stream(item) else None
@@ -114,8 +112,12 @@ def _run_offline(det: Detector, path: str, out: Path, overlay: bool,
         alert = np.zeros(res.frames, bool)
         for e in res.events:
             alert[e.start_frame:e.end_frame] = True
+        loc = res.localization
+        layer = HeatmapLayer(loc.heatmaps, det.clip, loc.region) \
+            if loc is not None and loc.heatmaps is not None else None
         ow = OverlayWriter(vdir / "overlay.mp4", res.fps, res.threshold, res.frame_scores,
-                           labels, gt_boxes.get(res.name))
+                           labels, gt_boxes.get(res.name), heatmap=layer,
+                           predicted=predicted_boxes(loc))
         try:
             for i, (frame, _t) in enumerate(iter_frames(path, det.contract.fps)):
                 if i >= res.frames:
@@ -129,8 +131,13 @@ def _run_offline(det: Detector, path: str, out: Path, overlay: bool,
     timing = {"analysis_s": round(res.seconds, 3), "overlay_s": round(t_overlay, 3),
               "video_s": round(res.video_seconds, 3),
               "realtime_factor": round(res.realtime_factor, 2)}
+    size = (res.width, res.height) if res.width else None
+    described = describe_events(res.events, det.clip, res.localization, res.classes,
+                                det.meta.get("class_names"), size)
+    if res.localization is not None:
+        write_localization(vdir / "localization.json", res.localization, det.clip, size)
     row = _finish(det, vdir, res.name, path, res.events, res.frame_scores, res.fps, labels,
-                  timing)
+                  timing, described=described)
     return {**row, "_events": res.events}
 
 
@@ -182,12 +189,12 @@ def _run_stream(det: Detector, item: str, out: Path, window: int, realtime: bool
 
 def _finish(det: Detector, vdir: Path, name: str, source: str, events: list[Event],
             scores: np.ndarray, fps: float, labels: np.ndarray | None, timing: dict,
-            extra: dict | None = None) -> dict[str, Any]:
+            extra: dict | None = None, described: list[dict] | None = None) -> dict[str, Any]:
     rule = det.rule
     plot_timeline(vdir / "timeline.png", scores, fps, rule, events, labels,
                   title=f"{name} — {det.method}")
     write_events(vdir / "events.json", name, source, events, rule, det.threshold_source, fps,
-                 len(scores), timing, extra)
+                 len(scores), timing, extra, described)
     row = {"video": name, "dir": str(vdir), "frames": len(scores), "events": len(events),
            "max_score": round(float(np.max(scores)), 4) if len(scores) else None, **timing}
     if extra and extra.get("stream_error"):

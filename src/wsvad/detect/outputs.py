@@ -55,12 +55,30 @@ class ScoreLog:
 
 def write_events(path: str | Path, name: str, source: str, events: list[Event], rule: Hysteresis,
                  threshold_source: str, fps: float, frames: int, timing: dict[str, Any],
-                 extra: dict[str, Any] | None = None) -> Path:
+                 extra: dict[str, Any] | None = None,
+                 described: list[dict[str, Any]] | None = None) -> Path:
+    """``events.json``; ``described`` (from :mod:`wsvad.detect.where`) adds where/what."""
     return write_json(path, {
         "video": name, "source": source, "fps": fps, "frames": frames,
         "threshold": rule.high, "threshold_low": rule.low, "threshold_source": threshold_source,
-        "min_seconds": rule.min_seconds, "events": [e.to_dict() for e in events],
+        "min_seconds": rule.min_seconds,
+        "events": described if described is not None else [e.to_dict() for e in events],
         "timing": timing, **(extra or {})})
+
+
+def write_localization(path: str | Path, loc, clip: int, size: tuple[int, int] | None) -> Path:
+    """``localization.json``: the method's heat maps (per snippet, with the frame region they
+    cover), boxes or tubes, in frame pixels."""
+    out: dict[str, Any] = {"snippet_frames": clip, "frame_size": size,
+                           "region": list(loc.region)}
+    if loc.heatmaps is not None:
+        out["heatmaps"] = np.round(np.asarray(loc.heatmaps, float), 4).tolist()
+    if loc.boxes is not None:
+        out["boxes"] = np.asarray(loc.boxes, float).round(2).tolist()
+    if loc.tubes:
+        out["tubes"] = [{"score": float(t.score), "boxes": np.asarray(t.boxes, float).round(2)
+                         .tolist()} for t in loc.tubes]
+    return write_json(path, out)
 
 
 def plot_timeline(path: str | Path, scores: np.ndarray, fps: float, rule: Hysteresis,

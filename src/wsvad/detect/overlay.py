@@ -1,6 +1,7 @@
 """The overlay video: each frame with a score panel underneath (the score curve, the threshold,
 a cursor), a red frame and ``ALERT`` while an alert is open, and boxes (ground truth in green
-when known; a localising method's boxes in red). Small videos are enlarged ×2 to stay legible.
+when known; a localising method's boxes in red, its heat map blended over the frame while the
+score is above the hysteresis' low line). Small videos are enlarged ×2 to stay legible.
 """
 
 from __future__ import annotations
@@ -15,6 +16,38 @@ from wsvad.video.writer import VideoWriter
 
 PANEL = 72
 GREEN, RED, AMBER, GREY = (40, 200, 80), (230, 40, 40), (245, 180, 40), (110, 110, 110)
+
+
+class HeatmapLayer:
+    """A method's heat maps ``[T, h, w]`` (one per snippet of ``clip`` frames) drawn over the
+    ``region`` of the frame they cover (fractions of width/height).
+
+    Example:
+        >>> layer = HeatmapLayer(np.ones((1, 2, 2)), clip=16)
+        >>> bool(layer.blend(np.zeros((8, 8, 3), np.uint8), 0).max() > 0)
+        True
+    """
+
+    def __init__(self, heatmaps: np.ndarray, clip: int,
+                 region: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0),
+                 alpha: float = 0.45):
+        self.heatmaps, self.clip, self.region, self.alpha = heatmaps, clip, region, alpha
+
+    def blend(self, img: np.ndarray, frame: int) -> np.ndarray:
+        t = min(frame // self.clip, len(self.heatmaps) - 1)
+        h, w = img.shape[:2]
+        x0, y0 = int(self.region[0] * w), int(self.region[1] * h)
+        x1, y1 = int(self.region[2] * w), int(self.region[3] * h)
+        if x1 <= x0 or y1 <= y0:
+            return img
+        hm = np.clip(np.asarray(self.heatmaps[t], np.float32), 0, 1)
+        hm = cv2.resize(hm, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        colour = cv2.applyColorMap((hm * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
+        a = (self.alpha * hm)[..., None]
+        out = img.copy()
+        roi = out[y0:y1, x0:x1].astype(np.float32)
+        out[y0:y1, x0:x1] = (roi * (1 - a) + colour * a).astype(np.uint8)
+        return out
 
 
 class OverlayWriter:
@@ -33,9 +66,12 @@ class OverlayWriter:
 
     def __init__(self, path: str | Path, fps: float, threshold: float,
                  scores: np.ndarray | None = None, labels: np.ndarray | None = None,
-                 boxes: dict[int, list[tuple[float, ...]]] | None = None, span_s: float = 20.0):
+                 boxes: dict[int, list[tuple[float, ...]]] | None = None, span_s: float = 20.0,
+                 heatmap: HeatmapLayer | None = None,
+                 predicted: dict[int, list[tuple[float, ...]]] | None = None):
         self.path, self.fps, self.threshold = Path(path), fps, threshold
         self.scores, self.labels, self.boxes = scores, labels, boxes or {}
+        self.heatmap, self.predicted = heatmap, predicted or {}
         self.recent: deque[float] = deque(maxlen=max(2, int(span_s * fps)))
         self.writer = VideoWriter(self.path, fps)
         self._panels: tuple[np.ndarray, np.ndarray] | None = None
@@ -91,6 +127,14 @@ class OverlayWriter:
         s = self.scale
         img = cv2.resize(frame, (w * s, h * s), interpolation=cv2.INTER_LINEAR) if s > 1 \
             else frame.copy()
+        if self.heatmap is not None and score >= self.threshold * 0.8:
+            img = self.heatmap.blend(img, index)
+        for box in self.predicted.get(index, []):
+            x1, y1, x2, y2 = (int(round(v * s)) for v in box[:4])
+            cv2.rectangle(img, (x1, y1), (x2, y2), RED, 2)
+            if len(box) > 4:
+                cv2.putText(img, f"{box[4]:.2f}", (x1, min(img.shape[0] - 4, y2 + 12)),
+                            cv2.FONT_HERSHEY_SIMPLEX, 0.4, RED, 1, cv2.LINE_AA)
         for box in self.boxes.get(index, []):
             x1, y1, x2, y2 = (int(round(v * s)) for v in box[:4])
             cv2.rectangle(img, (x1, y1), (x2, y2), GREEN, 2)

@@ -109,3 +109,24 @@ def evaluate_scores(scores: Scores, labels: Mapping[str, np.ndarray],
     if classes:
         out["classwise_auc"] = classwise_auc(scores, labels, classes)
     return out
+
+
+HEADLINE = ("frame_auc", "frame_ap", "frame_pr_auc_trapezoid", "abnormal_only_auc", "video_auc",
+            "false_alarm_rate")
+
+
+def summarize(runs: list[dict], keys: list[str] | tuple[str, ...] = HEADLINE
+              ) -> dict[str, dict[str, float]]:
+    """Mean ± std (population std over seeds) of the given metrics (those present).
+
+    Example:
+        >>> summarize([{"frame_auc": 0.8}, {"frame_auc": 0.9}])["frame_auc"]["mean"]
+        0.85
+    """
+    out = {}
+    for key in keys:
+        vals = [float(r[key]) for r in runs if isinstance(r.get(key), (int, float))]
+        if vals:
+            out[key] = {"mean": round(float(np.mean(vals)), 6),
+                        "std": round(float(np.std(vals)), 6), "n": len(vals)}
+    return out

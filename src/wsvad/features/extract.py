@@ -14,6 +14,7 @@ from tqdm import tqdm
 from wsvad.backbones.video_encoder import VideoEncoder
 from wsvad.errors import DataError, WsvadError
 from wsvad.features.store import FeatureStoreWriter
+from wsvad.fileio import check_writable
 from wsvad.video.decode import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 
@@ -91,6 +92,7 @@ def extract(inputs: str | Path, out: str | Path, backbone: str = "effnet-lite0+m
         {}
     """
     t0 = time.time()
+    check_writable(out)
     kwargs = dict(backbone=backbone, crops=crops, fps=fps, maps=maps, **encoder_kw)
     i, n = parse_shard(shard)
     videos = [v for j, v in enumerate(list_videos(inputs)) if j % n == i]

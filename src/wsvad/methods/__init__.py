@@ -1,13 +1,24 @@
-"""Methods, created by name from one registry.
+"""Methods, created by name from one registry (learned methods and training-free baselines).
 
 Example:
     >>> from wsvad import methods
-    >>> methods.names()
+    >>> methods.names(trains=True)
     ['mil', 'rtfm']
     >>> m = methods.create("rtfm", dim=256, variant="paper")
 """
 
-from wsvad.methods import mil, rtfm  # noqa: F401  (register)
-from wsvad.methods.base import Method, MethodConfig, Output, create, get, names, register
+from wsvad.methods import baselines, mil, rtfm  # noqa: F401  (register)
+from wsvad.methods.base import (
+    Localization,
+    Method,
+    MethodConfig,
+    Output,
+    Tube,
+    create,
+    get,
+    names,
+    register,
+)
 
-__all__ = ["Method", "MethodConfig", "Output", "create", "get", "names", "register"]
+__all__ = ["Localization", "Method", "MethodConfig", "Output", "Tube", "create", "get", "names",
+           "register"]

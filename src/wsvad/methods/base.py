@@ -1,15 +1,25 @@
-"""The method interface and registry: every method is an ``nn.Module`` created by name."""
+"""The method interface and registry: every method is an ``nn.Module`` created by name.
+
+A method declares the streams it ``needs``; ``forward(batch) -> Output`` gives snippet scores
+``[B, T]`` in [0, 1] (higher = more abnormal) and optionally the anomaly class; ``losses``
+returns named, weighted terms; ``localize`` (optional) says *where*. Training-free baselines
+set ``trains = False``: they are fitted (statistics of the training videos) but never stepped.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
-from wsvad.data.batch import Batch
-from wsvad.errors import ConfigError
+from wsvad.data.batch import Batch, collate
+from wsvad.errors import ConfigError, DataError
+from wsvad.methods.inputs import MODES, InputNorm
+from wsvad.runtime import fast_cpu_math
 
 
 @dataclass
@@ -19,10 +29,39 @@ class Output:
     Attributes:
         scores: ``[B, T]`` snippet anomaly scores in [0, 1] (mean over crops).
         extras: method-specific tensors (e.g. RTFM ``magnitudes [B, T]``).
+        classes: ``[B, T, K]`` or ``[B, K]`` class probabilities ("what"), when predicted.
     """
 
     scores: torch.Tensor
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
+    classes: torch.Tensor | None = None
+
+
+@dataclass
+class Tube:
+    """A spatio-temporal track: ``boxes`` rows ``(frame, x1, y1, x2, y2)`` in frame pixels."""
+
+    boxes: np.ndarray
+    score: float
+
+
+@dataclass
+class Localization:
+    """*Where*, for one video (any of the three kinds a method can give).
+
+    Attributes:
+        heatmaps: ``[T, h, w]`` per snippet, values in [0, 1], laid over ``region`` of the
+            frame.
+        region: ``(x0, y0, x1, y1)`` of the frame the heat maps cover, as fractions of its width
+            and height (``(0, 0, 1, 1)``: the whole frame; a centre crop covers less).
+        boxes: rows ``(frame, x1, y1, x2, y2, score)`` in frame pixels.
+        tubes: scored tracks, best first.
+    """
+
+    heatmaps: np.ndarray | None = None
+    region: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+    boxes: np.ndarray | None = None
+    tubes: list[Tube] | None = None
 
 
 @dataclass
@@ -35,6 +74,17 @@ class MethodConfig:
     weight_decay: float = 0.0
     iterations: int = 1000        # upper bound; validation picks the checkpoint
     crops_per_step: int | None = None  # None = all crops (faithful); N = N random crops per video
+    input_norm: str = "normal"    # features standardised on normal training snippets, or "none"
+
+    # allowed ranges of numeric keys: (low, high, low included, high included); None = open
+    RANGES: ClassVar[dict[str, tuple[float | None, float | None, bool, bool]]] = {
+        "batch_size": (1, None, True, False), "segments": (1, None, True, False),
+        "iterations": (1, None, True, False), "crops_per_step": (1, None, True, False),
+        "lr": (0, None, False, False), "weight_decay": (0, None, True, False),
+        "dropout": (0, 1, True, False), "k": (1, None, True, False),
+        "margin": (0, None, False, False), "alpha": (0, None, True, False),
+    }
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"input_norm": MODES}
 
     @classmethod
     def build(cls, overrides: dict[str, Any] | None = None) -> MethodConfig:
@@ -52,10 +102,29 @@ class MethodConfig:
         return cfg
 
     def validate(self) -> None:
-        if self.batch_size < 1 or self.segments < 1 or self.iterations < 1:
-            raise ConfigError("batch_size, segments and iterations must be at least 1")
-        if self.crops_per_step is not None and self.crops_per_step < 1:
-            raise ConfigError("crops_per_step must be at least 1 (or null for all crops)")
+        """Every numeric value inside its range (:attr:`RANGES`, ``lambda_*`` ≥ 0) and every
+        choice among its options, with a message that names them."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in self.CHOICES and value not in self.CHOICES[f.name]:
+                raise ConfigError(f"config {f.name}={value!r}: choose one of "
+                                  f"{', '.join(self.CHOICES[f.name])}")
+            rng = self.RANGES.get(f.name) or \
+                ((0, None, True, False) if f.name.startswith("lambda_") else None)
+            if rng is None or value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"config {f.name}={value!r}: expected a number")
+            lo, hi, lo_in, hi_in = rng
+            bad = (lo is not None and (value < lo or (value == lo and not lo_in))) or \
+                  (hi is not None and (value > hi or (value == hi and not hi_in)))
+            if bad or value != value:
+                left = "(-inf" if lo is None else ("[" if lo_in else "(") + f"{lo:g}"
+                right = "inf)" if hi is None else f"{hi:g}" + ("]" if hi_in else ")")
+                raise ConfigError(f"config {f.name}={value!r} is out of range: allowed "
+                                  f"{left}, {right}")
+            if isinstance(getattr(type(self), f.name, None), int) and float(value) != int(value):
+                raise ConfigError(f"config {f.name}={value!r}: expected a whole number")
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -64,44 +133,89 @@ class MethodConfig:
 def _coerce(value: Any, default: Any, key: str) -> Any:
     if not isinstance(value, str):
         return value
-    if value.lower() in ("none", "null", "all"):
+    text = value.strip()
+    if text.lower() in ("none", "null", "all") and not isinstance(default, str):
         return None
+    if isinstance(default, bool):
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"config {key}={value!r}: expected true or false")
     try:
-        if isinstance(default, bool):
-            return value.lower() in ("1", "true", "yes")
         if isinstance(default, int):
-            return int(value)
+            return int(text)
         if isinstance(default, float):
-            return float(value)
+            return float(text)
     except ValueError as exc:
-        raise ConfigError(f"config {key}={value!r}: expected a {type(default).__name__}") from exc
+        kind = "whole number" if isinstance(default, int) else "number"
+        raise ConfigError(f"config {key}={value!r}: expected a {kind}") from exc
     if default is None:  # optional numeric fields: a number if it reads as one
         for conv in (int, float):
             try:
-                return conv(value)
+                return conv(text)
             except ValueError:
                 pass
-    return value
+    return text
 
 
 class Method(nn.Module):
-    """Base class. Subclasses define ``name``, ``Config``, ``forward``, ``losses``."""
+    """Base class. Subclasses define ``name``, ``Config``, ``needs``, ``forward``, ``losses``
+    and optionally ``localize``. ``forward`` reads its features through :meth:`inputs`."""
 
     name: ClassVar[str] = ""
     Config: ClassVar[type[MethodConfig]] = MethodConfig
     needs: ClassVar[tuple[str, ...]] = ("features",)
+    trains: ClassVar[bool] = True     # False: a training-free baseline (no optimiser steps)
+    paper: ClassVar[str] = ""         # the source, for tables and `wsvad info`
 
-    def __init__(self, dim: int, cfg: MethodConfig):
+    def __init__(self, dim: int, cfg: MethodConfig, parts: tuple[tuple[str, int], ...] = ()):
         super().__init__()
+        fast_cpu_math()  # denormals slow training and scoring tens of times (wsvad.runtime)
         self.dim = dim
         self.cfg = cfg
+        self.parts = tuple(parts) or (("features", dim),)
+        self.input_norm = InputNorm(dim)
 
+    # -- inputs --------------------------------------------------------------------------------
+    def inputs(self, batch: Batch) -> torch.Tensor:
+        """``batch.features [B, C, T, D]``, checked and normalised (:mod:`wsvad.methods.inputs`)."""
+        self.check_input(batch)
+        x = batch.features
+        return self.input_norm(x) if self.cfg.input_norm == "normal" else x
+
+    @torch.no_grad()
+    def fit(self, videos: Callable[[], Iterator[Batch]]) -> None:
+        """Statistics from the fitting split's training videos, before any step.
+
+        ``videos()`` yields one full-length, labelled video per :class:`Batch`. The base class
+        fits the input normalisation on the snippets of the normal ones; baselines also fit
+        their rank normalisation here.
+        """
+        if self.cfg.input_norm != "normal" or "features" not in self.needs:
+            return
+        n, s1, s2 = 0, torch.zeros(self.dim, dtype=torch.float64), \
+            torch.zeros(self.dim, dtype=torch.float64)
+        for b in videos():
+            if float(b.label[0]) > 0.5 or b.features is None:
+                continue
+            x = b.features.reshape(-1, self.dim).double()
+            n, s1, s2 = n + len(x), s1 + x.sum(0), s2 + (x * x).sum(0)
+        if n == 0:
+            raise DataError("input normalisation needs normal training videos; none was found")
+        self.input_norm.fit_moments(n, s1, s2, self.parts)
+
+    # -- the interface subclasses implement ----------------------------------------------------
     def forward(self, batch: Batch) -> Output:  # pragma: no cover - abstract
         raise TypeError(f"{type(self).__name__} must implement forward")
 
     def losses(self, batch: Batch, output: Output) -> dict[str, torch.Tensor]:
         """Named, already weighted loss terms; the training objective is their sum."""
         raise TypeError(f"{type(self).__name__} must implement losses")  # pragma: no cover
+
+    def localize(self, batch: Batch, output: Output) -> list[Localization] | None:
+        """Per video of the batch, where the anomaly is; None when the method cannot say."""
+        return None
 
     def video_score(self, output: Output) -> torch.Tensor:
         """``[B]`` video-level score used for validation: the highest snippet score."""
@@ -111,22 +225,31 @@ class Method(nn.Module):
         return torch.optim.Adam(self.parameters(), lr=self.cfg.lr,
                                 weight_decay=self.cfg.weight_decay)
 
+    # -- scoring -------------------------------------------------------------------------------
     @torch.no_grad()
-    def score(self, features: torch.Tensor) -> torch.Tensor:
-        """Eval-mode snippet scores ``[B, T]`` for features ``[B, C, T, D]``."""
+    def predict(self, batch: Batch) -> Output:
+        """Eval-mode forward pass without gradients (the mode is restored after)."""
         was = self.training
         self.eval()
         try:
-            return self.forward(Batch(features=features, label=torch.zeros(len(features)))).scores
+            return self.forward(batch)
         finally:
             self.train(was)
+
+    def score_streams(self, streams: Mapping[str, np.ndarray], name: str | None = None
+                      ) -> tuple[np.ndarray, Output, Batch]:
+        """Snippet scores ``[T]`` (float64) of one video's streams — the one scoring path of
+        test evaluation, ``wsvad score``, the Python API and ``detect``."""
+        batch = collate([streams], names=[name] if name else None)
+        out = self.predict(batch)
+        return out.scores[0].double().numpy(), out, batch
 
     def check_input(self, batch: Batch) -> None:
         batch.require(*self.needs, method=self.name)
         x = batch.features
-        if x.ndim != 4 or x.shape[-1] != self.dim:
-            raise ValueError(f"{self.name}: expected features [B, crops, T, {self.dim}], "
-                             f"got {tuple(x.shape)}")
+        if x is not None and (x.ndim != 4 or x.shape[-1] != self.dim):
+            raise DataError(f"{self.name}: expected features [B, crops, T, {self.dim}], "
+                            f"got {tuple(x.shape)}")
 
 
 _REGISTRY: dict[str, type[Method]] = {}
@@ -140,9 +263,9 @@ def register(cls: type[Method]) -> type[Method]:
     return cls
 
 
-def names() -> list[str]:
-    """Registered method names."""
-    return sorted(_REGISTRY)
+def names(trains: bool | None = None) -> list[str]:
+    """Registered method names (``trains=True``: learned methods only; False: baselines)."""
+    return sorted(n for n, c in _REGISTRY.items() if trains is None or c.trains == trains)
 
 
 def get(name: str) -> type[Method]:
@@ -151,7 +274,8 @@ def get(name: str) -> type[Method]:
     return _REGISTRY[name]
 
 
-def create(name: str, dim: int, **overrides: Any) -> Method:
+def create(name: str, dim: int, parts: tuple[tuple[str, int], ...] = (),
+           **overrides: Any) -> Method:
     """Build a method by name with the paper's defaults, updated by ``overrides``.
 
     Example:
@@ -161,4 +285,4 @@ def create(name: str, dim: int, **overrides: Any) -> Method:
         0.001
     """
     cls = get(name)
-    return cls(dim, cls.Config.build(overrides))
+    return cls(dim, cls.Config.build(overrides), parts)

@@ -5,15 +5,27 @@ from __future__ import annotations
 import torch
 
 
+def paired(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of ``a`` and ``b`` paired one to one: row i with row i, the shorter one cycled when
+    the counts differ (tiny training sets; with equal counts, as in the papers, nothing changes).
+
+    Example:
+        >>> x, y = paired(torch.arange(3), torch.arange(2))
+        >>> x.tolist(), y.tolist()
+        ([0, 1, 2], [0, 1, 0])
+    """
+    n = max(len(a), len(b))
+    return a[torch.arange(n) % len(a)], b[torch.arange(n) % len(b)]
+
+
 def mil_ranking(abn_scores: torch.Tensor, nor_scores: torch.Tensor,
                 margin: float = 1.0) -> torch.Tensor:
     """Sultani et al. Eq. 3: mean over pairs of ``max(0, m − max_t s⁺ + max_t s⁻)``.
 
-    ``abn_scores [B, T]`` and ``nor_scores [B, T]`` are paired row by row.
+    ``abn_scores [B, T]`` and ``nor_scores [B', T]`` are paired row by row (:func:`paired`).
     """
-    n = min(len(abn_scores), len(nor_scores))
-    diff = margin - abn_scores[:n].max(1).values + nor_scores[:n].max(1).values
-    return diff.clamp_min(0).mean()
+    a, n = paired(abn_scores.max(1).values, nor_scores.max(1).values)
+    return (margin - a + n).clamp_min(0).mean()
 
 
 def smoothness(scores: torch.Tensor, reduce: str = "mean") -> torch.Tensor:

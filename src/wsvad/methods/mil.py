@@ -52,9 +52,10 @@ class MIL(Method):
 
     name = "mil"
     Config = MILConfig
+    paper = "Sultani et al., CVPR 2018"
 
-    def __init__(self, dim: int, cfg: MILConfig):
-        super().__init__(dim, cfg)
+    def __init__(self, dim: int, cfg: MILConfig, parts: tuple[tuple[str, int], ...] = ()):
+        super().__init__(dim, cfg, parts)
         self.fc1, self.fc2, self.fc3 = nn.Linear(dim, 512), nn.Linear(512, 32), nn.Linear(32, 1)
         self.drop = nn.Dropout(cfg.dropout)
         for fc in (self.fc1, self.fc2, self.fc3):
@@ -62,8 +63,7 @@ class MIL(Method):
             nn.init.zeros_(fc.bias)
 
     def forward(self, batch: Batch) -> Output:
-        self.check_input(batch)
-        x = batch.features                                   # [B, C, T, D]
+        x = self.inputs(batch)                               # [B, C, T, D]
         if self.cfg.normalize:
             x = F.normalize(x, p=2, dim=-1)
         h = self.drop(F.relu(self.fc1(x)))

@@ -100,18 +100,19 @@ class RTFM(Method):
 
     name = "rtfm"
     Config = RTFMConfig
+    paper = "Tian et al., ICCV 2021"
 
-    def __init__(self, dim: int, cfg: RTFMConfig):
-        super().__init__(dim, cfg)
+    def __init__(self, dim: int, cfg: RTFMConfig, parts: tuple[tuple[str, int], ...] = ()):
+        super().__init__(dim, cfg, parts)
         self.temporal = RelationNetwork(dim)
         self.drop = nn.Dropout(cfg.dropout)
         self.classifier = SnippetClassifier(dim, (512, 128), cfg.dropout)
         xavier_init(self)
 
     def forward(self, batch: Batch) -> Output:
-        self.check_input(batch)
-        b, c, t, d = batch.features.shape
-        x = self.drop(self.temporal(batch.features.reshape(b * c, t, d)))   # [B·C, T, D]
+        x = self.inputs(batch)
+        b, c, t, d = x.shape
+        x = self.drop(self.temporal(x.reshape(b * c, t, d)))                # [B·C, T, D]
         scores = self.classifier(x).view(b, c, t).mean(1)                  # [B, T]
         mags = magnitudes(x).view(b, c, t)                                  # [B, C, T]
         return Output(scores=scores, extras={"features": x.view(b, c, t, d),
@@ -132,20 +133,21 @@ class RTFM(Method):
         feats = output.extras["features"]
         fa = gather_time(feats[abn_rows], idx_a)                             # [B, C, k, D]
         fn = gather_time(feats[nor_rows], idx_n)
-        n = min(len(fa), len(fn))
         if cfg.variant == "official":
             video = torch.cat([top_n.mean(1), top_a.mean(1)])
             target = torch.cat([torch.zeros(len(top_n)), torch.ones(len(top_a))])
             cls = L.bce(video, target)
             na, nn_ = magnitudes(fa.mean(2)), magnitudes(fn.mean(2))         # [B, C]
-            sep = ((cfg.margin - na[:n]).abs() + nn_[:n]) ** 2
+            na, nn_ = L.paired(na, nn_)
+            sep = ((cfg.margin - na).abs() + nn_) ** 2
             smooth, sparse = L.smoothness(s_a, "flat"), L.sparsity_l2(s_a)
         else:
             target = torch.cat([torch.zeros_like(top_n), torch.ones_like(top_a)])
             cls = L.bce(torch.cat([top_n, top_a]), target) * cfg.k          # Eq. 7: sum over k
             g_a = magnitudes(fa).mean(1).mean(1)                             # Eq. 2, [B]
             g_n = magnitudes(fn).mean(1).mean(1)
-            sep = (cfg.margin - (g_a[:n] - g_n[:n])).clamp_min(0)            # Eq. 6
+            g_a, g_n = L.paired(g_a, g_n)
+            sep = (cfg.margin - (g_a - g_n)).clamp_min(0)                    # Eq. 6
             smooth, sparse = L.smoothness(s_a), L.sparsity_l1(s_a)
         return {"bce": cls, "magnitude": cfg.alpha * sep.mean(),
                 "smoothness": cfg.lambda_smooth * smooth, "sparsity": cfg.lambda_sparse * sparse}

@@ -16,12 +16,11 @@ from wsvad.contract import FeatureContract
 from wsvad.detect.detector import pick_seed
 from wsvad.detect.events import Hysteresis, find_events
 from wsvad.detect.outputs import plot_timeline
-from wsvad.detect.threshold import FALLBACK
 from wsvad.errors import DataError, WsvadError
-from wsvad.evaluation.metrics import evaluate_scores
 from wsvad.evaluation.plots import plot_roc_pr
-from wsvad.training.evaluate import load_run_and_data
-from wsvad.training.scoring import score_videos
+from wsvad.evaluation.threshold import run_threshold
+from wsvad.methods.base import Localization
+from wsvad.training.evaluate import evaluate_model, load_run_and_data
 from wsvad.video.decode import VIDEO_SUFFIXES, iter_frames
 
 
@@ -51,6 +50,7 @@ class ReportData:
     detections: list[Detection] = field(default_factory=list)
     videos_shown: int = 0
     videos_total: int = 0
+    localization: dict[str, Localization] = field(default_factory=dict)
 
 
 def _png(path: Path) -> bytes:
@@ -96,15 +96,12 @@ def collect(run: str | Path, data: str | Path | None = None, videos: str | Path 
     names = [e.name for e in ds.test]
     if not names:
         raise WsvadError(f"{data}: no test videos to report on (test_list)")
-    clip = ds.spec.snippet_frames
-    frames, _, failed = score_videos(model, ds.source, names, ds.frame_labels, clip, progress)
+    threshold, th_src = run_threshold(meta)
+    ev = evaluate_model(model, ds, threshold, progress=progress, allow_missing=True)
+    frames = ev.scores.frames
     labels = {n: ds.frame_labels[n] for n in frames}
-    th = (meta.get("threshold") or {}).get("value")
-    threshold, th_src = (float(th), "calibrated on validation normal videos") if th is not None \
-        else (FALLBACK, "fixed 0.5 (the run has no calibrated threshold)")
-    metrics = evaluate_scores(frames, labels, {e.name: e.cls for e in ds.test}, threshold)
-    metrics["failed_videos"] = failed
-    rep = ReportData(run, meta, metrics, threshold, th_src, str(data))
+    rep = ReportData(run, meta, ev.metrics, threshold, th_src, str(data))
+    rep.localization = ev.scores.localization
     store_meta = ds.spec.feature_dir / "meta" if ds.spec.format == "store" else None
     fps_of = {n: _fps_of(store_meta, n) or contract.fps or 25.0 for n in frames}
     with tempfile.TemporaryDirectory() as tmp:

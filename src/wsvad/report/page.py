@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import wsvad
-from wsvad.fileio import write_text
+from wsvad.fileio import check_writable, write_text
 from wsvad.report.collect import ReportData, collect
 
 CSS = """
@@ -112,8 +112,11 @@ def render(rep: ReportData) -> str:
         f"<p class=sub>{rep.videos_shown} of {rep.videos_total} test videos shown (abnormal " \
         "first, then the normal videos with the highest scores).</p>"
     failed = m.get("failed_videos") or {}
-    failed_html = "" if not failed else "<p class=note>Videos that could not be scored: " + \
-        ", ".join(e(k) for k in failed) + "</p>"
+    failed_html = "" if not failed else (
+        f"<p class=note><b>These metrics cover {m.get('test_videos')} of "
+        f"{m.get('requested_videos')} test videos</b> — {len(failed)} could not be scored, so "
+        "the numbers are not comparable with results on the full test set:<br>" +
+        "<br>".join(f"{e(k)}: {e(v)}" for k, v in failed.items()) + "</p>")
     classwise = "" if not cls_rows else "<h3>AUC per class (class videos + all normal " \
         "videos)</h3><table><tr><th>class</th><th>AUC</th></tr>" + cls_rows + "</table>"
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -164,6 +167,8 @@ def write_report(run: str | Path, data: str | Path | None = None, out: str | Pat
         >>> write_report("runs/demo/rtfm")                               # doctest: +SKIP
         PosixPath('runs/demo/rtfm/report.html')
     """
+    if out is not None:
+        check_writable(out, "file")
     rep = collect(run, data, videos)
     path = Path(out) if out else rep.run / "report.html"
     write_text(path, render(rep))

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
 from safetensors.torch import load_file, save_file
 
 import wsvad
@@ -44,10 +43,14 @@ def load_checkpoint(path: str | Path) -> tuple[methods.Method, FeatureContract, 
                              "model.safetensors and model.json written by `wsvad train`")
     try:
         meta = json.loads(meta_path.read_text())
-        model = methods.create(meta["method"], dim=int(meta["dim"]), **meta["config"])
+        if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+            raise ValueError("expected a mapping with 'method', 'dim', 'config', 'contract'")
         contract = FeatureContract.from_dict(meta["contract"])
-    except (ValueError, KeyError) as exc:
-        raise WsvadError(f"{meta_path}: unreadable checkpoint metadata ({exc})") from exc
+        model = methods.create(meta["method"], dim=int(meta["dim"]), parts=contract.parts,
+                               **meta["config"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, WsvadError) as exc:
+        raise WsvadError(f"{meta_path}: unreadable checkpoint metadata ({exc}); restore the "
+                         "file written by `wsvad train`, or retrain") from exc
     try:
         state = load_file(str(weights))
     except Exception as exc:
@@ -61,9 +64,3 @@ def load_checkpoint(path: str | Path) -> tuple[methods.Method, FeatureContract, 
     model.eval()
     return model, contract, meta
 
-
-def save_resume_state(path: Path, model: methods.Method, optimizer: torch.optim.Optimizer,
-                      state: dict[str, Any]) -> None:
-    """Everything needed to continue an interrupted run (torch format, written atomically)."""
-    payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), **state}
-    atomic_write(path, lambda p: torch.save(payload, p))

@@ -1,17 +1,38 @@
-"""Evaluate a model on a dataset's test split and write metrics + plots."""
+"""Evaluate a model on a dataset's test split — the one implementation behind ``train``,
+``evaluate``, ``report`` and ``compare``.
+
+Headline numbers over a different set of videos than the one asked for are not comparable with
+anything, so a test video that cannot be scored is an error by default (before training, when
+``train`` checks the test set first); ``allow_missing=True`` (``--allow-missing``) reports on
+the rest, says so on the console and records ``scored_videos``/``failed_videos`` for the report.
+"""
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wsvad.data.groundtruth import read_boxes
 from wsvad.data.spec import FeatureDataset, load_dataset
-from wsvad.errors import WsvadError
+from wsvad.data.streams import load_streams
+from wsvad.errors import DataError, WsvadError
 from wsvad.evaluation.metrics import evaluate_scores
 from wsvad.evaluation.plots import plot_roc_pr, plot_timelines
+from wsvad.evaluation.spatial import heatmap_scores, localisation_summary, s_loc
+from wsvad.evaluation.threshold import run_threshold
 from wsvad.methods.base import Method
 from wsvad.training.checkpoint import load_checkpoint
-from wsvad.training.scoring import score_videos
+from wsvad.training.scoring import VideoScores, score_videos, stream_names
+
+
+@dataclass
+class Evaluation:
+    """Metrics of one model on a test split, and the scores they came from."""
+
+    metrics: dict[str, Any]
+    scores: VideoScores
 
 
 def load_run_and_data(run: str | Path, data: str | Path | None = None
@@ -32,23 +53,106 @@ def load_run_and_data(run: str | Path, data: str | Path | None = None
     return model, meta, ds, str(data)
 
 
-def evaluate_model(model: Method, ds: FeatureDataset, out_dir: str | Path | None = None,
-                   progress: bool = True, threshold: float = 0.5) -> dict[str, Any]:
-    """Frame-level metrics of ``model`` on the test videos of ``ds`` (plots into ``out_dir``).
+def unreadable_videos(model: Method, ds: FeatureDataset, names: list[str]) -> dict[str, str]:
+    """Videos whose streams cannot be loaded (missing, corrupt, NaN, wrong shape), and why."""
+    streams = stream_names(model, ds)
+    bad = {}
+    for name in names:
+        try:
+            video = load_streams(ds.source, name, streams)
+            if "features" in video and video["features"].shape[-1] != model.dim:
+                raise DataError(f"features have {video['features'].shape[-1]} dims, the model "
+                                f"expects {model.dim}")
+        except DataError as exc:
+            bad[name] = str(exc)
+    return bad
+
+
+def missing_test_videos_error(failed: dict[str, str], total: int) -> DataError:
+    lines = "\n  ".join(f"{k}: {v}" for k, v in list(failed.items())[:10])
+    more = f"\n  … and {len(failed) - 10} more" if len(failed) > 10 else ""
+    return DataError(
+        f"{len(failed)} of {total} test videos cannot be scored, so the metrics would cover a "
+        f"different test set than the one asked for:\n  {lines}{more}\nFix or re-extract them, "
+        "remove them from the test list, or pass --allow-missing to report on the rest (said "
+        "so in the metrics and the report)")
+
+
+def evaluate_model(model: Method, ds: FeatureDataset, threshold: float,
+                   out_dir: str | Path | None = None, progress: bool = True,
+                   allow_missing: bool = False) -> Evaluation:
+    """Frame-level metrics of ``model`` on the test videos of ``ds`` (false alarms at
+    ``threshold``, the run's τ), spatial metrics where the method localises and the dataset has
+    boxes; plots into ``out_dir``.
 
     Example:
-        >>> model, contract, _ = load_checkpoint("runs/demo/model")   # doctest: +SKIP
-        >>> evaluate_model(model, load_dataset("spec.yaml"))["frame_auc"]  # doctest: +SKIP
+        >>> ev = evaluate_model(model, load_dataset("spec.yaml"), 0.5)  # doctest: +SKIP
+        >>> ev.metrics["frame_auc"]                                      # doctest: +SKIP
     """
     names = [e.name for e in ds.test]
-    frames, _snippets, failed = score_videos(model, ds.source, names, ds.frame_labels,
-                                             ds.spec.snippet_frames, progress)
-    labels = {n: ds.frame_labels[n] for n in frames}
+    scores = score_videos(model, ds, names, ds.frame_labels, progress, localize=True)
+    if scores.failed and not allow_missing:
+        raise missing_test_videos_error(scores.failed, len(names))
+    if not scores.frames:
+        raise DataError("no test video could be scored; see the messages above")
+    labels = {n: ds.frame_labels[n] for n in scores.frames}
     classes = {e.name: e.cls for e in ds.test}
-    metrics = evaluate_scores(frames, labels, classes, threshold)
-    metrics["failed_videos"] = failed
-    if out_dir is not None and frames:
+    metrics = evaluate_scores(scores.frames, labels, classes, threshold)
+    metrics["requested_videos"] = len(names)
+    metrics["failed_videos"] = scores.failed
+    if scores.failed:
+        print(f"WARNING: metrics cover {len(scores.frames)} of {len(names)} test videos; "
+              f"{len(scores.failed)} could not be scored: {', '.join(scores.failed)}",
+              file=sys.stderr)
+    if scores.localization and ds.spec.boxes is not None:
+        metrics.update(spatial_metrics(scores, ds))
+    if out_dir is not None:
         out_dir = Path(out_dir)
-        plot_roc_pr(frames, labels, out_dir, title=f"{model.name} on {ds.spec.name}")
-        plot_timelines(frames, labels, out_dir / "timelines.png")
-    return metrics
+        plot_roc_pr(scores.frames, labels, out_dir, title=f"{model.name} on {ds.spec.name}")
+        plot_timelines(scores.frames, labels, out_dir / "timelines.png")
+    return Evaluation(metrics, scores)
+
+
+def spatial_metrics(scores: VideoScores, ds: FeatureDataset) -> dict[str, Any]:
+    """Where-metrics of the localisations in ``scores`` against the dataset's boxes, over the
+    abnormal test videos (:mod:`wsvad.evaluation.spatial`)."""
+    gt = read_boxes(ds.spec.boxes)
+    clip = ds.spec.snippet_frames
+    hits, masses, slocs = [], [], []
+    for name, loc in scores.localization.items():
+        boxes = gt.get(name)
+        if not boxes or ds.frame_labels[name].max() == 0:
+            continue
+        size = ds.source.frame_size(name)
+        if loc.heatmaps is not None and size is not None:
+            h, m = heatmap_scores(loc.heatmaps, boxes, clip, size, loc.region)
+            hits += h
+            masses += m
+        track = None
+        if loc.tubes:
+            track = {int(r[0]): tuple(r[1:5]) for r in loc.tubes[0].boxes}
+        elif loc.boxes is not None and len(loc.boxes):
+            best: dict[int, tuple[float, tuple]] = {}
+            for r in loc.boxes:
+                if int(r[0]) not in best or r[5] > best[int(r[0])][0]:
+                    best[int(r[0])] = (float(r[5]), tuple(r[1:5]))
+            track = {f: b for f, (_, b) in best.items()}
+        if track is not None:
+            slocs.append(s_loc(boxes, track))
+    out: dict[str, Any] = {}
+    if hits:
+        out.update(pointing_accuracy=float(sum(hits) / len(hits)),
+                   heatmap_mass_in_boxes=float(sum(masses) / len(masses)))
+    if slocs:
+        out.update(s_loc=float(sum(slocs) / len(slocs)), **localisation_summary(slocs))
+    return out
+
+
+def evaluate_run(run: str | Path, data: str | Path | None = None, progress: bool = True,
+                 allow_missing: bool = False) -> Evaluation:
+    """Re-evaluate a saved run on its own dataset spec or on ``data``, at the run's τ."""
+    model, meta, ds, data = load_run_and_data(run, data)
+    threshold, source = run_threshold(meta)
+    ev = evaluate_model(model, ds, threshold, Path(run) / "evaluation", progress, allow_missing)
+    ev.metrics.update(data=data, threshold_source=source)
+    return ev

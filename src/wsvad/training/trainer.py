@@ -1,5 +1,12 @@
 """The training loop: balanced bags, validation on held-out TRAINING videos, best checkpoint,
-one test evaluation at the end. Plain PyTorch, no framework."""
+one test evaluation at the end. Plain PyTorch, no framework.
+
+:func:`train` runs five stages a reader can follow: :func:`prepare` (dataset, model, split,
+bags; the test set checked before any compute), ``model.fit`` (input statistics of the fitting
+videos), :func:`optimise` (the loop: steps, validation, checkpoint choice, resume state),
+:func:`calibrate_run_threshold` (τ on the validation videos) and :func:`finish` (checkpoint,
+test metrics, plots).
+"""
 
 from __future__ import annotations
 
@@ -15,17 +22,18 @@ import yaml
 from tqdm import tqdm
 
 from wsvad import methods
-from wsvad.data.batch import BalancedBags, Batch
-from wsvad.data.segments import resample_segments
+from wsvad.data.bags import BagSet, BalancedBags
 from wsvad.data.spec import DatasetSpec, FeatureDataset, load_dataset
-from wsvad.detect.threshold import FALLBACK, calibrate
+from wsvad.data.streams import load_streams
 from wsvad.errors import DataError, WsvadError
 from wsvad.evaluation.metrics import safe_auc
 from wsvad.evaluation.plots import plot_history
-from wsvad.fileio import write_json, write_text
-from wsvad.training.checkpoint import save_checkpoint, save_resume_state
-from wsvad.training.evaluate import evaluate_model
-from wsvad.training.scoring import score_videos
+from wsvad.evaluation.threshold import FALLBACK, calibrate
+from wsvad.fileio import check_writable, write_json, write_text
+from wsvad.training.checkpoint import save_checkpoint
+from wsvad.training.evaluate import evaluate_model, missing_test_videos_error, unreadable_videos
+from wsvad.training.resume import load_resume_state, save_resume_state
+from wsvad.training.scoring import iter_videos, score_videos
 from wsvad.training.split import stratified_split
 
 
@@ -41,45 +49,78 @@ class TrainResult:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-def load_segments(ds: FeatureDataset, idx: np.ndarray, segments: int, progress: bool
-                  ) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
-    """Training bags ``[N, C, T, D]`` in memory (each video resampled once), their labels, and
-    the videos skipped because their features were unreadable."""
-    bags, labels, skipped = [], [], {}
-    for i in tqdm(idx, desc="loading features", unit="video", disable=not progress, leave=False):
-        entry = ds.train[i]
-        try:
-            feats = ds.source.load(entry.name).features
-            if feats.shape[1:] != (ds.contract.crops, ds.contract.dim):
-                raise DataError(f"{entry.name}: features {feats.shape[1:]} differ from the "
-                                f"dataset's (crops, dim) = {(ds.contract.crops, ds.contract.dim)}")
-        except DataError as exc:
-            skipped[entry.name] = str(exc)
-            continue
-        bags.append(resample_segments(feats, segments).transpose(1, 0, 2))
-        labels.append(entry.label)
-    if not bags:
-        raise DataError("no training video could be loaded; see the messages above")
-    return np.stack(bags), np.array(labels), skipped
+@dataclass
+class Setup:
+    """Everything :func:`prepare` resolves before the first step."""
+
+    ds: FeatureDataset
+    model: methods.Method
+    streams: tuple[str, ...]
+    fit: BagSet
+    val: BagSet | None
+    val_names: list[str]
+    val_labels: list[int]
+    skipped: dict[str, str]
 
 
-def _validate(model: methods.Method, val: Batch, chunk: int = 64) -> dict[str, float]:
+def prepare(data: str | Path | DatasetSpec | FeatureDataset, method: str,
+            overrides: dict[str, Any] | None, seed: int, val_fraction: float,
+            evaluate_test: bool, allow_missing: bool, progress: bool) -> Setup:
+    """Dataset, model, stratified fit/validation split of the training videos, training bags.
+
+    The test videos are checked first (when they will be evaluated): an unreadable one stops the
+    run here, not after training (see :mod:`wsvad.training.evaluate`).
+    """
+    ds = data if isinstance(data, FeatureDataset) else load_dataset(data, evaluate_test)
+    if not ds.train:
+        raise DataError("the dataset spec has no train_list")
+    model = methods.create(method, dim=ds.contract.dim, parts=ds.contract.parts,
+                           **(overrides or {}))
+    streams = ds.streams_for(model.needs, method)
+    if evaluate_test and ds.test and not allow_missing:
+        bad = unreadable_videos(model, ds, [e.name for e in ds.test])
+        if bad:
+            raise missing_test_videos_error(bad, len(ds.test))
+    labels = [e.label for e in ds.train]
+    if len(set(labels)) < 2:
+        kind = "normal" if labels[0] == 0 else "abnormal"
+        raise DataError(f"all {len(labels)} training videos are {kind}: weak supervision needs "
+                        "normal and abnormal videos (check the labels file or abnormal_first)")
+    fit_idx, val_idx = stratified_split(labels, val_fraction, seed)
+
+    def bags(idx: np.ndarray) -> BagSet:
+        return BagSet([ds.train[i].name for i in idx], [labels[i] for i in idx],
+                      lambda n: load_streams(ds.source, n, streams), model.cfg.segments,
+                      progress=progress)
+    fit = bags(fit_idx)
+    val = bags(val_idx) if len(val_idx) else None
+    skipped = {**fit.skipped, **(val.skipped if val else {})}
+    for name, why in skipped.items():
+        tqdm.write(f"skipped {name}: {why}")
+    return Setup(ds, model, streams, fit, val, [ds.train[i].name for i in val_idx],
+                 [labels[i] for i in val_idx], skipped)
+
+
+def validate(model: methods.Method, val: BagSet, chunk: int = 64) -> dict[str, float]:
     """Video-level AUC and mean loss on the held-out training videos, in eval mode, in chunks
     of ``chunk`` videos that mix both labels (bounded memory at UCF-Crime scale)."""
-    labels = val.label.numpy()
-    order = _interleave(np.flatnonzero(labels <= 0.5), np.flatnonzero(labels > 0.5))
+    labels = np.asarray(val.labels)
+    order = _interleave(np.flatnonzero(labels == 0), np.flatnonzero(labels == 1))
     scores, losses = np.zeros(len(labels)), []
+    was = model.training
     model.eval()
     with torch.no_grad():
         for i in range(0, len(order), chunk):
-            idx = torch.from_numpy(order[i:i + chunk])
-            part = Batch(val.features[idx], val.label[idx])
+            idx = order[i:i + chunk]
+            part = val.batch(idx)
             out = model(part)
-            scores[idx.numpy()] = model.video_score(out).numpy()
+            scores[idx] = model.video_score(out).numpy()
             if 0 < part.label.sum() < len(idx):
-                losses.append(sum(model.losses(part, out).values()).item())
-    model.train()
-    return {"val_video_auc": safe_auc(scores, labels.astype(int)),
+                terms = model.losses(part, out)
+                if terms:
+                    losses.append(sum(terms.values()).item())
+    model.train(was)
+    return {"val_video_auc": safe_auc(scores, labels),
             "val_loss": float(np.mean(losses)) if losses else float("nan")}
 
 
@@ -90,20 +131,6 @@ def _interleave(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.concatenate([mixed, a[n:], b[n:]]).astype(int)
 
 
-def calibrate_run_threshold(model: methods.Method, ds: FeatureDataset, normals: list[str],
-                            abnormals: list[str]) -> dict[str, Any]:
-    """Alert threshold from the frame scores of held-out TRAINING videos (normal and abnormal),
-    each scored whole as at test time (:mod:`wsvad.detect.threshold`)."""
-    clip = ds.spec.snippet_frames
-    frames, _, failed = score_videos(model, ds.source, normals, None, clip, progress=False)
-    abn, _, failed_abn = score_videos(model, ds.source, abnormals, None, clip, progress=False)
-    failed.update(failed_abn)
-    rec = calibrate(list(frames.values()), abnormal_frame_scores=list(abn.values()))
-    if failed:
-        rec["failed_videos"] = failed
-    return rec
-
-
 def _better(new: dict, best: dict | None) -> bool:
     if best is None:
         return True
@@ -112,70 +139,38 @@ def _better(new: dict, best: dict | None) -> bool:
     return a > b + 1e-9 or (abs(a - b) <= 1e-9 and new["val_loss"] < best["val_loss"])
 
 
-def train(data: str | Path | DatasetSpec | FeatureDataset, method: str, out: str | Path,
-          overrides: dict[str, Any] | None = None, seed: int = 0, val_fraction: float = 0.1,
-          val_every: int | None = None, patience: int | None = 20, resume: bool = False,
-          progress: bool = True, evaluate_test: bool = True,
-          max_minutes: float | None = None, smooth: int = 3) -> TrainResult:
-    """Train ``method`` on a dataset spec and write a run directory.
+@dataclass
+class Progress:
+    """The loop's state — what the resume files hold."""
 
-    Validation on ``val_fraction`` of the training videos picks the checkpoint: the video-level
-    AUC of the method's video score, averaged over the last ``smooth`` validations (a few
-    held-out videos give a noisy AUC; one lucky spike should not pick the model), ties broken
-    by the validation loss; training stops after
-    ``patience`` validations without improvement, or when ``max_minutes`` of training have
-    passed (validating once more first). The test set is scored once, at the end.
+    iteration: int = 0
+    best: dict | None = None
+    best_iteration: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    history: list[dict] = field(default_factory=list)
+    stale: int = 0
 
-    Example:
-        >>> from wsvad.datasets import make_benchmark                       # doctest: +SKIP
-        >>> r = train(make_benchmark("b"), "rtfm", "runs/r", {"iterations": 300})  # doctest: +SKIP
-        >>> r.metrics["frame_auc"]                                         # doctest: +SKIP
-    """
-    t0 = time.time()
-    out = Path(out)
-    ds = data if isinstance(data, FeatureDataset) else load_dataset(data, evaluate_test)
-    if not ds.train:
-        raise DataError("the dataset spec has no train_list")
-    model = methods.create(method, dim=ds.contract.dim, **(overrides or {}))
+
+def optimise(model: methods.Method, setup: Setup, out: Path, seed: int, val_every: int,
+             patience: int | None, resume: bool, max_minutes: float | None, smooth: int,
+             progress: bool) -> Progress:
+    """Steps on balanced bags; every ``val_every`` steps validate, keep the best checkpoint
+    (running mean of the last ``smooth`` validation AUCs, ties broken by validation loss) and
+    save the resume state; stop after ``patience`` validations without gain or ``max_minutes``."""
     cfg = model.cfg
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    labels = np.array([e.label for e in ds.train])
-    tr_idx, va_idx = stratified_split(labels, val_fraction, seed)
-    x_tr, y_tr, skipped = load_segments(ds, tr_idx, cfg.segments, progress)
-    sampler = BalancedBags(x_tr, y_tr, cfg.batch_size, seed, cfg.crops_per_step)
-    val = None
-    if len(va_idx):
-        x_va, y_va, skipped_va = load_segments(ds, va_idx, cfg.segments, progress)
-        skipped.update(skipped_va)
-        val = Batch(torch.from_numpy(x_va),
-                    torch.from_numpy(y_va.astype(np.float32)))
-    for name, why in skipped.items():
-        tqdm.write(f"skipped {name}: {why}")
-    val_every = val_every or max(1, min(50, cfg.iterations // 40))
+    sampler = BalancedBags(setup.fit, cfg.batch_size, seed, cfg.crops_per_step)
     optimizer = model.optimizer()
-    start, best, best_state, best_it, history, stale = 0, None, None, 0, [], 0
-    resume_path = out / "resume.pt"
+    st = Progress()
     if resume:
-        if not resume_path.is_file():
-            raise WsvadError(f"--resume: {resume_path} not found; start the run without --resume")
-        st = torch.load(resume_path, weights_only=False)
-        model.load_state_dict(st["model"])
-        optimizer.load_state_dict(st["optimizer"])
-        start, best, best_it, history = st["iteration"], st["best"], st["best_iteration"], \
-            st["history"]
-        best_state, stale = st["best_state"], st["stale"]
-        sampler.rng.bit_generator.state = st["sampler_rng"]
-        torch.set_rng_state(st["torch_rng"])
-    out.mkdir(parents=True, exist_ok=True)
-    resolved = {"method": method, "config": cfg.to_dict(), "seed": seed,
-                "val_fraction": val_fraction, "val_every": val_every, "patience": patience,
-                "data": str(ds.spec.path) if ds.spec.path else None}
-    write_text(out / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+        saved, st.best_state, torch_rng = load_resume_state(out, model, optimizer)
+        st.iteration, st.best, st.best_iteration = (saved["iteration"], saved["best"],
+                                                    saved["best_iteration"])
+        st.history, st.stale = saved["history"], saved["stale"]
+        sampler.rng.bit_generator.state = saved["sampler_rng"]
+        torch.set_rng_state(torch_rng)
     model.train()
-    bar = tqdm(range(start, cfg.iterations), desc=f"train {method}", unit="it",
-               disable=not progress, initial=start, total=cfg.iterations)
-    it = start
+    bar = tqdm(range(st.iteration, cfg.iterations), desc=f"train {model.name}", unit="it",
+               disable=not progress, initial=st.iteration, total=cfg.iterations)
     deadline = time.time() + 60 * max_minutes if max_minutes else None
     for it in bar:
         out_of_time = deadline is not None and time.time() > deadline
@@ -188,56 +183,143 @@ def train(data: str | Path | DatasetSpec | FeatureDataset, method: str, out: str
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        st.iteration = it + 1
         row = {"iteration": it + 1, **{k: v.item() for k, v in terms.items()}}
         if (it + 1) % val_every == 0 or it + 1 == cfg.iterations or out_of_time:
-            if val is not None:
-                row.update(_validate(model, val))
-                recent = [h["val_video_auc"] for h in history if "val_video_auc" in h]
-                window = (recent + [row["val_video_auc"]])[-smooth:]
-                finite = [v for v in window if not np.isnan(v)]
-                row["val_auc_smoothed"] = float(np.mean(finite)) if finite else float("nan")
-                full = len(window) == smooth  # no choice and no patience before that
-                if full and _better(row, best):
-                    best, best_it, stale = dict(row), it + 1, 0
-                    best_state = copy.deepcopy(model.state_dict())
-                elif full:
-                    stale += 1
-            save_resume_state(resume_path, model, optimizer, {
-                "iteration": it + 1, "best": best, "best_iteration": best_it,
-                "history": history + [row], "best_state": best_state, "stale": stale,
-                "sampler_rng": sampler.rng.bit_generator.state,
-                "torch_rng": torch.get_rng_state()})
-        history.append(row)
+            if setup.val is not None:
+                _select(model, setup.val, row, st, smooth)
+            save_resume_state(out, model, optimizer, {
+                "iteration": it + 1, "best": st.best, "best_iteration": st.best_iteration,
+                "history": st.history + [row], "stale": st.stale,
+                "sampler_rng": sampler.rng.bit_generator.state}, st.best_state,
+                torch.get_rng_state())
+        st.history.append(row)
         if "val_video_auc" in row or (it + 1) % 10 == 0:
             bar.set_postfix({k[:6]: f"{v:.3g}" for k, v in row.items() if k != "iteration"},
                             refresh=False)
         if out_of_time:
             tqdm.write(f"time budget of {max_minutes} min reached at iteration {it + 1}")
             break
-        if patience is not None and val is not None and stale >= patience:
+        if patience is not None and setup.val is not None and st.stale >= patience:
             tqdm.write(f"early stop at iteration {it + 1}: no validation gain in "
-                       f"{patience} checks (best at {best_it})")
+                       f"{patience} checks (best at {st.best_iteration})")
             break
     bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    return st
+
+
+def _select(model: methods.Method, val: BagSet, row: dict, st: Progress, smooth: int) -> None:
+    row.update(validate(model, val))
+    recent = [h["val_video_auc"] for h in st.history if "val_video_auc" in h]
+    window = (recent + [row["val_video_auc"]])[-smooth:]
+    finite = [v for v in window if not np.isnan(v)]
+    row["val_auc_smoothed"] = float(np.mean(finite)) if finite else float("nan")
+    if len(window) < smooth:        # no choice and no patience before a full window
+        return
+    if _better(row, st.best):
+        st.best, st.best_iteration, st.stale = dict(row), row["iteration"], 0
+        st.best_state = copy.deepcopy(model.state_dict())
     else:
-        best_it = it + 1
+        st.stale += 1
+
+
+def calibrate_run_threshold(model: methods.Method, ds: FeatureDataset, names: list[str],
+                            labels: list[int]) -> dict[str, Any]:
+    """Alert threshold from the frame scores of held-out TRAINING videos (normal and abnormal),
+    each scored whole as at test time (:mod:`wsvad.evaluation.threshold`)."""
+    normals = [n for n, y in zip(names, labels, strict=True) if y == 0]
+    abnormals = [n for n, y in zip(names, labels, strict=True) if y == 1]
+    nor = score_videos(model, ds, normals, progress=False)
+    abn = score_videos(model, ds, abnormals, progress=False)
+    rec = calibrate(list(nor.frames.values()), abnormal_frame_scores=list(abn.frames.values()))
+    failed = {**nor.failed, **abn.failed}
+    if failed:
+        rec["failed_videos"] = failed
+    return rec
+
+
+def train(data: str | Path | DatasetSpec | FeatureDataset, method: str, out: str | Path,
+          overrides: dict[str, Any] | None = None, seed: int = 0, val_fraction: float = 0.1,
+          val_every: int | None = None, patience: int | None = 20, resume: bool = False,
+          progress: bool = True, evaluate_test: bool = True,
+          max_minutes: float | None = None, smooth: int = 3,
+          allow_missing: bool = False) -> TrainResult:
+    """Train ``method`` on a dataset spec and write a run directory.
+
+    Validation on ``val_fraction`` of the training videos picks the checkpoint: the video-level
+    AUC of the method's video score, averaged over the last ``smooth`` validations (a few
+    held-out videos give a noisy AUC; one lucky spike should not pick the model), ties broken
+    by the validation loss; training stops after ``patience`` validations without improvement,
+    or when ``max_minutes`` of training have passed (validating once more first). The test set
+    is scored once, at the end. Training-free baselines only fit their statistics.
+
+    Example:
+        >>> from wsvad.datasets import make_benchmark                       # doctest: +SKIP
+        >>> r = train(make_benchmark("b"), "rtfm", "runs/r", {"iterations": 300})  # doctest: +SKIP
+        >>> r.metrics["frame_auc"]                                         # doctest: +SKIP
+    """
+    t0 = time.time()
+    out = check_writable(out)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    setup = prepare(data, method, overrides, seed, val_fraction, evaluate_test, allow_missing,
+                    progress)
+    model, ds, cfg = setup.model, setup.ds, setup.model.cfg
+    fit_labels = dict(zip(setup.fit.names, setup.fit.labels, strict=True))
+    model.fit(lambda: iter_videos(ds, list(fit_labels), list(fit_labels.values()),
+                                  setup.streams))
+    val_every = val_every or max(1, min(50, cfg.iterations // 40))
+    out.mkdir(parents=True, exist_ok=True)
+    resolved = {"method": method, "config": cfg.to_dict(), "seed": seed,
+                "val_fraction": val_fraction, "val_every": val_every, "patience": patience,
+                "data": str(ds.spec.path) if ds.spec.path else None}
+    write_text(out / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    if model.trains:
+        st = optimise(model, setup, out, seed, val_every, patience, resume, max_minutes,
+                      smooth, progress)
+    else:
+        st = Progress()
+        if setup.val is not None:
+            st.best = {"iteration": 0, **validate(model, setup.val)}
+            st.best["val_auc_smoothed"] = st.best["val_video_auc"]
+    if st.best_state is not None:
+        model.load_state_dict(st.best_state)
+    else:
+        st.best_iteration = st.iteration
     model.eval()
-    normals = [ds.train[i].name for i in va_idx if ds.train[i].label == 0]
-    abnormals = [ds.train[i].name for i in va_idx if ds.train[i].label == 1]
-    threshold = calibrate_run_threshold(model, ds, normals, abnormals)
+    threshold = calibrate_run_threshold(model, ds, setup.val_names, setup.val_labels)
+    metrics = finish(model, setup, out, st, threshold, resolved["data"], seed, evaluate_test,
+                     allow_missing, progress)
+    metrics["seconds"] = round(time.time() - t0, 1)
+    write_json(out / "metrics.json", metrics)
+    setup.fit.close()
+    if setup.val is not None:
+        setup.val.close()
+    return TrainResult(out, metrics, st.best_iteration, st.iteration, time.time() - t0,
+                       setup.skipped)
+
+
+def finish(model: methods.Method, setup: Setup, out: Path, st: Progress, threshold: dict,
+           data: str | None, seed: int, evaluate_test: bool, allow_missing: bool,
+           progress: bool) -> dict[str, Any]:
+    """Checkpoint, history and plots; the test set scored once at the run's τ."""
+    ds = setup.ds
     save_checkpoint(model, ds.contract, out / "model",
-                    {"seed": seed, "best_iteration": best_it, "validation": best,
-                     "data": resolved["data"], "threshold": threshold})
-    write_json(out / "history.json", history)
+                    {"seed": seed, "best_iteration": st.best_iteration, "validation": st.best,
+                     "data": data, "threshold": threshold})
+    write_json(out / "history.json", st.history)
     metrics: dict[str, Any] = {}
     if evaluate_test and ds.test:
-        metrics = evaluate_model(model, ds, out, progress=progress,
-                                 threshold=threshold["value"] or FALLBACK)
-    metrics.update({"best_iteration": best_it, "iterations_run": it + 1,
-                    "validation": best, "threshold": threshold,
-                    "seconds": round(time.time() - t0, 1), "skipped_videos": skipped})
-    write_json(out / "metrics.json", metrics)
-    plot_history(history, out / "training.png")
-    return TrainResult(out, metrics, best_it, it + 1, time.time() - t0, skipped)
+        value = threshold["value"] if threshold["value"] is not None else FALLBACK
+        metrics = evaluate_model(model, ds, value, out, progress, allow_missing).metrics
+    metrics.update({"best_iteration": st.best_iteration, "iterations_run": st.iteration,
+                    "validation": st.best, "threshold": threshold,
+                    "skipped_videos": setup.skipped,
+                    "parameters": sum(p.numel() for p in model.parameters())})
+    if st.history:
+        plot_history(st.history, out / "training.png")
+    return metrics
+
+
+__all__ = ["TrainResult", "calibrate_run_threshold", "optimise", "prepare", "train",
+           "validate"]

@@ -32,11 +32,6 @@ class VideoInfo:
     height: int
 
 
-def is_video_source(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_SUFFIXES or (path.is_dir() and any(
-        p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir()))
-
-
 def _image_files(folder: Path) -> list[Path]:
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
@@ -58,7 +53,7 @@ def probe(path: str | Path, folder_fps: float = 25.0) -> VideoInfo:
                 raise DataError(f"{path}: no video stream")
             s = c.streams.video[0]
             fps = float(s.average_rate or s.guessed_rate or 0) or folder_fps
-            frames = s.frames or int(round(float(c.duration or 0) / 1e6 * fps))
+            frames = expected_frames(c, s)[0]
             return VideoInfo(str(path), fps, frames, s.codec_context.width,
                              s.codec_context.height)
     except DataError:
@@ -122,6 +117,43 @@ def _iter_folder(folder: Path, fps: float) -> Iterator[tuple[np.ndarray, float]]
         yield _read_image(f), i / fps
 
 
+def expected_frames(container, stream) -> tuple[int, bool]:
+    """Frames the container announces: ``(count, exact)``; exact when the index lists every
+    frame (MP4/MOV), an estimate from the duration otherwise, 0 when unknown."""
+    if stream.frames:
+        return int(stream.frames), True
+    rate = float(stream.average_rate or stream.guessed_rate or 0)
+    if container.duration and rate:
+        return int(round(float(container.duration) / 1e6 * rate)), False
+    return 0, False
+
+
+def check_complete(path: Path | str, decoded: int, last_time: float, expected: int,
+                   exact: bool, duration: float | None) -> None:
+    """Raise :class:`DataError` when the decoded video is shorter than its container says.
+
+    Threaded decoding stops quietly at a truncated file's end instead of raising, so this is the
+    check. With an exact index (MP4/MOV) the frame count may fall short by ``max(2, 1 %)``
+    (edit lists, a dropped last B-frame); otherwise (no index: MKV, AVI, variable frame rate)
+    the last decoded timestamp must reach the container's duration within ``max(0.5 s, 5 %)``.
+
+    Example:
+        >>> check_complete("v.mp4", 98, 3.9, 100, True, 4.0)
+        >>> check_complete("v.mp4", 27, 1.0, 100, True, 4.0)
+        Traceback (most recent call last):
+        ...
+        wsvad.errors.DataError: v.mp4: truncated or corrupt — decoded 27 of the 100 frames ...
+    """
+    if exact:
+        if decoded < expected - max(2, int(0.01 * expected)):
+            raise DataError(f"{path}: truncated or corrupt — decoded {decoded} of the {expected} "
+                            "frames its container announces; re-encode or re-download the file")
+    elif duration and last_time < duration - max(0.5, 0.05 * duration):
+        raise DataError(f"{path}: truncated or corrupt — decoding stopped at {last_time:.2f} s "
+                        f"of the {duration:.2f} s its container announces; re-encode or "
+                        "re-download the file")
+
+
 def _iter_container(path: Path) -> Iterator[tuple[np.ndarray, float]]:
     if not path.is_file():
         raise DataError(f"video not found: {path}")
@@ -132,6 +164,9 @@ def _iter_container(path: Path) -> Iterator[tuple[np.ndarray, float]]:
             if not c.streams.video:
                 raise DataError(f"{path}: no video stream")
             stream = c.streams.video[0]
+            expected, exact = expected_frames(c, stream)
+            duration = float(c.duration) / 1e6 if c.duration else None
+            t = 0.0
             stream.thread_type = "AUTO"
             base = float(stream.time_base) if stream.time_base else 0.0
             rate = float(stream.average_rate or 25)
@@ -146,3 +181,4 @@ def _iter_container(path: Path) -> Iterator[tuple[np.ndarray, float]]:
                         "corrupt or truncated") from exc
     if n == 0:
         raise DataError(f"{path}: the video has no decodable frames")
+    check_complete(path, n, t, expected, exact, duration)

@@ -54,15 +54,28 @@ def resize_short_side(frame: np.ndarray, size: int) -> np.ndarray:
 
 
 def crop_boxes(h: int, w: int, size: int, crops: int) -> list[tuple[int, int, bool]]:
-    """``(top, left, flip)`` of 1 (centre), 5 (centre + corners) or 10 (the 5 + flips) crops."""
+    """``(top, left, flip)`` of 1, 5 or 10 crops, in torchvision's order so that crop index i
+    means what it means in the published releases (RTFM: "the PyTorch official 10-crop";
+    XD-Violence: FiveCrop). 1: the centre; 5 (``FiveCrop``): top-left, top-right, bottom-left,
+    bottom-right, centre; 10 (``TenCrop``): those five, then the same five taken from the
+    horizontally flipped frame — crop 5 is the flipped frame's top-left, i.e. the mirror image
+    of the original's top-right. ``flip`` means: cut at ``(top, left)`` of the original, then
+    mirror. The centre is at ``round((h − size) / 2)``, ``round((w − size) / 2)`` (torchvision's
+    rounding).
+
+    Example:
+        >>> crop_boxes(10, 13, 8, 10)[4:6]
+        [(1, 2, False), (0, 5, True)]
+    """
     if crops not in (1, 5, 10):
         raise ValueError(f"crops must be 1, 5 or 10, not {crops}")
-    c = ((h - size) // 2, (w - size) // 2)
-    corners = [(0, 0), (0, w - size), (h - size, 0), (h - size, w - size)]
-    five = [c] + corners
-    boxes = [(t, left, False) for t, left in ([c] if crops == 1 else five)]
-    if crops == 10:
-        boxes += [(t, left, True) for t, left, _ in boxes]
+    centre = (int(round((h - size) / 2.0)), int(round((w - size) / 2.0)))
+    if crops == 1:
+        return [(*centre, False)]
+    five = [(0, 0), (0, w - size), (h - size, 0), (h - size, w - size), centre]
+    boxes = [(t, left, False) for t, left in five]
+    if crops == 10:  # five_crop of the mirrored frame, mapped back to original coordinates
+        boxes += [(t, w - size - left, True) for t, left in five]
     return boxes
 
 

@@ -48,6 +48,22 @@ def calibrate(normal_frame_scores: list[np.ndarray], quantile: float = DEFAULT_Q
     return rec
 
 
+def run_threshold(meta: dict[str, Any]) -> tuple[float, str]:
+    """The threshold a run's metrics use: its calibrated τ, or the fallback 0.5 (said so) for a
+    run without one. ``train``, ``evaluate`` and ``report`` all call this.
+
+    Example:
+        >>> run_threshold({"threshold": {"value": 0.3}})
+        (0.3, 'calibrated on the validation split')
+        >>> run_threshold({})[0]
+        0.5
+    """
+    value = (meta.get("threshold") or {}).get("value")
+    if value is None:
+        return FALLBACK, f"fixed {FALLBACK} (the run has no calibrated threshold)"
+    return float(value), "calibrated on the validation split"
+
+
 def resolve(threshold: str | float | None, meta: dict[str, Any], run: str) -> tuple[float, str]:
     """``--threshold auto|VALUE`` → ``(value, where it came from)``.
 

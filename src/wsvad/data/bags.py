@@ -1,0 +1,162 @@
+"""Training bags: every training video's needed streams resampled once to T segments, held in
+memory when they fit a budget and in a memory-mapped cache file when they do not, and a
+sampler that draws balanced normal/abnormal batches from them.
+
+Memory per stream = videos × T × per-snippet size. SSRL-style patches (6 + 15 + 28 = 49 tiles)
+of 1280-d EfficientNet features in float16 take 49 × 1280 × 2 B × 32 = 3.8 MiB per video: 38 MiB
+for Ped2's 10 training videos, 6.1 GiB for UCF-Crime's 1610 — above the default 2 GiB budget, so
+they are cached on disk and read per batch (the page cache keeps what fits).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from wsvad.data.batch import Batch, collate
+from wsvad.data.streams import VideoStreams, resample_streams
+from wsvad.errors import DataError
+
+DEFAULT_BUDGET = 2 * 2**30
+
+
+class BagSet:
+    """Resampled streams of N videos: ``arrays[stream]`` is ``[N, T, ...]`` (RAM or memmap).
+
+    ``load(name)`` returns a video's streams (full length); videos it cannot load are skipped
+    and reported in :attr:`skipped`. ``boxes`` are kept per video as they are.
+
+    Example:
+        >>> load = lambda n: {"features": np.ones((10, 1, 4)) * int(n)}
+        >>> bags = BagSet(["1", "2"], [0, 1], load, segments=4)
+        >>> bags.arrays["features"].shape, bags.batch([1]).features.mean().item()
+        ((2, 4, 1, 4), 2.0)
+    """
+
+    def __init__(self, names: list[str], labels: list[int], load: Callable[[str], VideoStreams],
+                 segments: int, budget: int = DEFAULT_BUDGET, progress: bool = False,
+                 cache_dir: str | Path | None = None):
+        self.segments, self.capacity, self.budget = segments, len(names), budget
+        self.cache_dir = cache_dir
+        self.names: list[str] = []
+        self.labels: list[int] = []
+        self.skipped: dict[str, str] = {}
+        self.arrays: dict[str, np.ndarray] = {}
+        self.boxes: list[np.ndarray] | None = None
+        self._tmp: Path | None = None
+        for name, label in tqdm(list(zip(names, labels, strict=True)), desc="loading bags",
+                                unit="video", disable=not progress, leave=False):
+            try:
+                video = resample_streams(load(name), segments)
+                for k, v in video.items():
+                    if k != "boxes" and not np.isfinite(np.asarray(v, np.float32)).all():
+                        raise DataError(f"video '{name}': NaN/inf values in stream '{k}'; "
+                                        "re-extract it")
+            except DataError as exc:
+                self.skipped[name] = str(exc)
+                continue
+            self._add(video)
+            self.names.append(name)
+            self.labels.append(int(label))
+        if not self.names:
+            raise DataError("no training video could be loaded: "
+                            + "; ".join(f"{k}: {v}" for k, v in list(self.skipped.items())[:3]))
+        n = len(self.names)
+        self.arrays = {k: v[:n] for k, v in self.arrays.items()}
+
+    def _add(self, video: VideoStreams) -> None:
+        i = len(self.names)
+        if "boxes" in video:
+            self.boxes = (self.boxes or []) + [video["boxes"]]
+        for k, v in video.items():
+            if k != "boxes":
+                if k not in self.arrays:
+                    self.arrays[k] = self._allocate(k, v)
+                self.arrays[k][i] = v
+
+    def _allocate(self, key: str, v: np.ndarray) -> np.ndarray:
+        """Room for every video of this stream: in RAM within the budget, else a memmap."""
+        shape = (self.capacity,) + v.shape
+        if v.nbytes * self.capacity <= self.budget:
+            return np.empty(shape, v.dtype)
+        if self._tmp is None:
+            self._tmp = Path(tempfile.mkdtemp(prefix="wsvad-bags-", dir=self.cache_dir))
+        return np.lib.format.open_memmap(self._tmp / f"{key}.npy", mode="w+", dtype=v.dtype,
+                                         shape=shape)
+
+    def video(self, i: int) -> VideoStreams:
+        out = {k: v[i] for k, v in self.arrays.items()}
+        if self.boxes is not None:
+            out["boxes"] = self.boxes[i]
+        return out
+
+    def batch(self, idx: list[int] | np.ndarray) -> Batch:
+        idx = list(map(int, idx))
+        return collate([self.video(i) for i in idx], [self.labels[i] for i in idx],
+                       [self.names[i] for i in idx])
+
+    @property
+    def on_disk(self) -> bool:
+        return self._tmp is not None
+
+    def close(self) -> None:
+        """Remove the on-disk cache, if one was made."""
+        self.arrays = {}
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def __del__(self):  # pragma: no cover - best effort
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class BalancedBags:
+    """Draws B normal + B abnormal bags per step from a :class:`BagSet`.
+
+    Every step samples without replacement inside an epoch of each class (like two shuffled
+    loaders), so each video is seen once per pass over its class. A class with fewer training
+    videos than B contributes each of them once per batch (a data loader without ``drop_last``
+    would; repeating a video inside one batch only re-weights it).
+    """
+
+    def __init__(self, bags: BagSet, batch: int, seed: int, crops_per_step: int | None = None):
+        self.bags, self.batch, self.crops_per_step = bags, batch, crops_per_step
+        self.labels = np.asarray(bags.labels, int)
+        self.rng = np.random.default_rng(seed)
+        self._pools = {c: np.flatnonzero(self.labels == c) for c in (0, 1)}
+        for c, pool in self._pools.items():
+            if len(pool) == 0:
+                kind = "abnormal" if c else "normal"
+                raise DataError(f"no {kind} training videos: weak supervision needs both kinds "
+                                "(check the labels file, and that --val-fraction leaves some "
+                                "of each kind for training)")
+        self._queues: dict[int, list[int]] = {0: [], 1: []}
+
+    def _take(self, c: int, n: int) -> list[int]:
+        out = []
+        while len(out) < n:
+            if not self._queues[c]:
+                self._queues[c] = list(self.rng.permutation(self._pools[c]))
+            out.append(int(self._queues[c].pop()))
+        return out
+
+    def next(self) -> Batch:
+        """Normal bags first, then abnormal (the order RTFM's loss code relies on)."""
+        idx = self._take(0, min(self.batch, len(self._pools[0]))) + \
+            self._take(1, min(self.batch, len(self._pools[1])))
+        videos = [self.bags.video(i) for i in idx]
+        if self.crops_per_step is not None and "features" in videos[0]:
+            c = videos[0]["features"].shape[1]
+            if self.crops_per_step < c:
+                videos = [{**v, "features": v["features"][:, np.sort(
+                    self.rng.choice(c, self.crops_per_step, replace=False))]} for v in videos]
+        return collate(videos, [self.bags.labels[i] for i in idx],
+                       [self.bags.names[i] for i in idx])

@@ -1,0 +1,125 @@
+"""Spatial and spatio-temporal localisation metrics (where an anomaly is).
+
+Ground truth: per video ``{frame: [(x1, y1, x2, y2), …]}`` in frame pixels, on the frames that
+are annotated (dense for Ped2 and the plaza scenes, every 16th frame for UCF-Crime's Liu & Ma
+boxes). Heat maps: ``[T, h, w]`` per snippet over a ``region`` of the frame (fractions of its
+width/height); snippet t covers frames ``[clip·t, clip·(t+1))``.
+
+* **pointing accuracy** — over the annotated anomalous frames, how often the heat map's peak
+  falls inside a ground-truth box;
+* **mass in boxes** — the share of the heat map's mass that lies inside the union of the boxes,
+  averaged over those frames;
+* **S_loc** (Wu et al. 2021, Eq. 10, after Yamaguchi et al. 2017) — the mean per-frame IoU of a
+  predicted box track and the ground-truth track over Γ: the annotated frames on which either has
+  a box (a frame where only one has a box counts 0); **IoU@ε** — the share of abnormal videos
+  with S_loc > ε; **mean IoU** — S_loc averaged over abnormal videos.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+Boxes = dict[int, list[tuple[float, float, float, float]]]
+
+
+def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over union of two ``(x1, y1, x2, y2)`` boxes.
+
+    Example:
+        >>> iou((0, 0, 2, 2), (1, 1, 3, 3))
+        0.14285714285714285
+    """
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _cell_centres(h: int, w: int, region, size) -> tuple[np.ndarray, np.ndarray]:
+    x0, y0, x1, y1 = region
+    width, height = size
+    xs = (x0 + (np.arange(w) + 0.5) / w * (x1 - x0)) * width
+    ys = (y0 + (np.arange(h) + 0.5) / h * (y1 - y0)) * height
+    return xs, ys
+
+
+def _inside(x: float, y: float, boxes) -> bool:
+    return any(b[0] <= x <= b[2] and b[1] <= y <= b[3] for b in boxes)
+
+
+def _coverage(h: int, w: int, region, size, boxes, sub: int = 4) -> np.ndarray:
+    """``[h, w]`` share of each heat-map cell's area inside the union of ``boxes`` (each cell
+    sampled on a ``sub × sub`` grid of points)."""
+    x0, y0, x1, y1 = region
+    width, height = size
+    fx = (x0 + (np.arange(w * sub) + 0.5) / (w * sub) * (x1 - x0)) * width
+    fy = (y0 + (np.arange(h * sub) + 0.5) / (h * sub) * (y1 - y0)) * height
+    mask = np.zeros((h * sub, w * sub), bool)
+    for b in boxes:
+        mask |= ((fy >= b[1]) & (fy <= b[3]))[:, None] & ((fx >= b[0]) & (fx <= b[2]))[None]
+    return mask.reshape(h, sub, w, sub).mean((1, 3))
+
+
+def heatmap_scores(heatmaps: np.ndarray, gt: Boxes, clip: int, size: tuple[int, int],
+                   region: tuple[float, float, float, float] = (0, 0, 1, 1)
+                   ) -> tuple[list[float], list[float]]:
+    """Per annotated anomalous frame: (peak inside a box: 0/1, mass inside the boxes).
+
+    Example:
+        >>> hm = np.zeros((1, 2, 2)); hm[0, 1, 1] = 1.0        # peak: bottom-right quarter
+        >>> heatmap_scores(hm, {0: [(50, 50, 100, 100)]}, clip=16, size=(100, 100))
+        ([1.0], [1.0])
+    """
+    hits, masses = [], []
+    t_max, h, w = heatmaps.shape
+    xs, ys = _cell_centres(h, w, region, size)
+    for frame, boxes in sorted(gt.items()):
+        t = frame // clip
+        if not boxes or t >= t_max:
+            continue
+        hm = np.clip(np.asarray(heatmaps[t], float), 0, None)
+        r, c = np.unravel_index(int(hm.argmax()), hm.shape)
+        hits.append(float(_inside(xs[c], ys[r], boxes)))
+        total = hm.sum()
+        masses.append(float((hm * _coverage(h, w, region, size, boxes)).sum() / total)
+                      if total > 0 else 0.0)
+    return hits, masses
+
+
+def s_loc(gt: Boxes, pred: Mapping[int, tuple[float, float, float, float]],
+          annotated: set[int] | None = None) -> float:
+    """Eq. 10: mean over Γ of IoU(gt box, predicted box); Γ = the annotated frames (default:
+    those with a ground-truth entry) on which the ground truth or the prediction has a box.
+    With several ground-truth boxes on a frame, the best-matching one counts.
+
+    Example:
+        >>> s_loc({0: [(0, 0, 2, 2)], 1: [(0, 0, 2, 2)]}, {0: (0, 0, 2, 2), 2: (0, 0, 1, 1)},
+        ...       annotated={0, 1, 2})
+        0.3333333333333333
+    """
+    annotated = set(gt) if annotated is None else annotated
+    frames = {f for f in annotated if gt.get(f) or f in pred}
+    if not frames:
+        return 0.0
+    total = 0.0
+    for f in frames:
+        if gt.get(f) and f in pred:
+            total += max(iou(b, pred[f]) for b in gt[f])
+    return total / len(frames)
+
+
+def localisation_summary(per_video_sloc: list[float],
+                         thresholds: tuple[float, ...] = (0.1, 0.2, 0.3)) -> dict[str, float]:
+    """IoU@ε (share of abnormal videos with S_loc > ε) and mean IoU.
+
+    Example:
+        >>> {k: round(v, 3) for k, v in localisation_summary([0.05, 0.25, 0.5]).items()}
+        {'iou@0.1': 0.667, 'iou@0.2': 0.667, 'iou@0.3': 0.333, 'mean_iou': 0.267}
+    """
+    v = np.asarray(per_video_sloc, float)
+    out = {f"iou@{e:g}": float((v > e).mean()) if len(v) else float("nan") for e in thresholds}
+    out["mean_iou"] = float(v.mean()) if len(v) else float("nan")
+    return out

@@ -1,0 +1,101 @@
+"""Training-free baselines: a statistic of the input per snippet, rank-normalised on the
+training videos. They take no optimiser step; every comparison table carries them, so a
+learned method that does worse than its own input is visible at once.
+
+* ``flow_percentile`` — the 99.9th percentile of optical-flow magnitude in the snippet (the last
+  column of the ``motion_desc`` stream): one small fast object anywhere raises it.
+* ``flow_mean`` — the mean optical-flow magnitude (the ``motion`` stream).
+* ``feature_magnitude`` — the ℓ2 norm of the raw snippet feature (mean over crops): RTFM's
+  premise (abnormal snippets have larger feature magnitude) taken literally, without learning.
+
+Rank normalisation: a score is the fraction of training snippets (fitting split, both labels)
+whose statistic is at or below the snippet's — a value in [0, 1] on the same footing as the
+learned methods' sigmoid scores, so the calibrated threshold and the alert rule apply unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from wsvad.data.batch import Batch
+from wsvad.methods.base import Method, MethodConfig, Output, register
+
+QUANTILES = 1001
+
+
+@dataclass
+class BaselineConfig(MethodConfig):
+    iterations: int = 1           # nothing is trained; kept for the common interface
+    input_norm: str = "none"      # a baseline reads its input raw
+
+
+class Baseline(Method):
+    """A statistic ``[B, T]`` of the input, mapped through the training snippets' ECDF."""
+
+    trains: ClassVar[bool] = False
+    Config = BaselineConfig
+
+    def __init__(self, dim: int, cfg: BaselineConfig, parts: tuple[tuple[str, int], ...] = ()):
+        super().__init__(dim, cfg, parts)
+        self.register_buffer("reference", torch.linspace(0.0, 1.0, QUANTILES))
+
+    def statistic(self, batch: Batch) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def fit(self, videos: Callable[[], Iterator[Batch]]) -> None:
+        super().fit(videos)
+        values = torch.cat([self.statistic(b).flatten() for b in videos()]).double()
+        q = torch.linspace(0, 1, QUANTILES, dtype=torch.float64)
+        self.reference.copy_(torch.quantile(values, q).float())
+
+    def forward(self, batch: Batch) -> Output:
+        self.check_input(batch)
+        s = self.statistic(batch).float()
+        rank = torch.searchsorted(self.reference, s.contiguous(), right=True)
+        return Output(scores=rank.float() / QUANTILES, extras={"statistic": s})
+
+    def losses(self, batch: Batch, output: Output) -> dict[str, torch.Tensor]:
+        return {}
+
+
+@register
+class FlowPercentile(Baseline):
+    """Example:
+        >>> import numpy as np; from wsvad.data import collate
+        >>> m = FlowPercentile(8, BaselineConfig())
+        >>> m.fit(lambda: iter([collate([{"motion_desc": np.arange(10.)[:, None]}])]))
+        >>> m.predict(collate([{"motion_desc": np.array([[-1.], [4.5], [99.]])}])).scores
+        tensor([[0.0000, 0.5005, 1.0000]])
+    """
+
+    name = "flow_percentile"
+    needs = ("motion_desc",)
+    paper = "training-free: 99.9th percentile of flow magnitude"
+
+    def statistic(self, batch: Batch) -> torch.Tensor:
+        return batch.motion_desc[..., -1]
+
+
+@register
+class FlowMean(Baseline):
+    name = "flow_mean"
+    needs = ("motion",)
+    paper = "training-free: mean flow magnitude"
+
+    def statistic(self, batch: Batch) -> torch.Tensor:
+        return batch.motion
+
+
+@register
+class FeatureMagnitude(Baseline):
+    name = "feature_magnitude"
+    needs = ("features",)
+    paper = "training-free: l2 norm of the raw feature"
+
+    def statistic(self, batch: Batch) -> torch.Tensor:
+        return batch.features.norm(dim=-1).mean(1)
