@@ -99,7 +99,7 @@ def test_config_values_are_range_checked():
                       ({"batch_size": 2.5}, "whole number"),
                       ({"normalize": "maybe"}, "true or false"),
                       ({"lambda_smooth": "-1e-3"}, "out of range"),
-                      ({"input_norm": "zscore"}, "choose one of normal, none")]:
+                      ({"input_norm": "zscore"}, "choose one of log, z, none")]:
         with pytest.raises(ConfigError, match=match):
             methods.create("mil", dim=8, **kv)
 

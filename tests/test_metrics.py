@@ -53,3 +53,40 @@ def test_single_class_gives_nan_not_crash():
 def test_length_mismatch_is_an_error():
     with pytest.raises(ValueError, match="frame scores"):
         M.frame_auc({"a": np.zeros(3)}, {"a": np.zeros(4)})
+
+
+# -- spatial localisation, by hand ---------------------------------------------------------
+
+def test_pointing_and_mass_in_boxes_hand_computed():
+    from wsvad.evaluation.spatial import heatmap_scores
+    # a 2×4 heat map over a 400×200 frame: cells are 100×100 px
+    hm = np.zeros((2, 2, 4))
+    hm[0, 0, 3] = 3.0           # snippet 0: peak in the top-right cell (300–400, 0–100)
+    hm[0, 1, 0] = 1.0           # and a quarter of the mass bottom-left
+    hm[1, 1, 1] = 1.0           # snippet 1: all mass in cell (100–200, 100–200)
+    gt = {5: [(300, 0, 400, 100)],          # frame 5 (snippet 0): box = the top-right cell
+          20: [(100, 100, 150, 200)]}        # frame 20 (snippet 1): the left half of the cell
+    hits, mass = heatmap_scores(hm, gt, clip=16, size=(400, 200))
+    # frame 5: peak centre (350, 50) inside → 1; mass inside 3 / 4
+    # frame 20: peak centre (150, 150) on the box edge x2 = 150 → inside; mass: half the cell
+    assert hits == [1.0, 1.0]
+    assert mass == pytest.approx([0.75, 0.5])
+    # a region: the maps cover only the right half of the frame
+    hits, _ = heatmap_scores(hm[:1], {5: [(0, 0, 100, 100)]}, 16, (400, 200),
+                             region=(0.5, 0.0, 1.0, 1.0))
+    assert hits == [0.0]        # peak at x = 200 + 3.5·50 = 375, not in the box
+
+
+def test_s_loc_iou_at_eps_and_mean_iou_hand_computed():
+    from wsvad.evaluation.spatial import iou, localisation_summary, s_loc
+    assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
+    gt = {0: [(0, 0, 10, 10)], 1: [(0, 0, 10, 10)], 2: [(0, 0, 10, 10)]}
+    pred = {0: (0, 0, 10, 10), 1: (5, 0, 15, 10), 3: (0, 0, 4, 4)}
+    # Γ (annotated frames 0–3, either has a box): 0 → 1, 1 → 1/3, 2 → 0 (no prediction),
+    # 3 → 0 (no ground truth)
+    assert s_loc(gt, pred, annotated={0, 1, 2, 3}) == pytest.approx((1 + 1 / 3) / 4)
+    # frames without annotation are not in Γ
+    assert s_loc(gt, pred) == pytest.approx((1 + 1 / 3) / 3)
+    summary = localisation_summary([0.0, 0.15, 0.25, 0.9])
+    assert summary == {"iou@0.1": 0.75, "iou@0.2": 0.5, "iou@0.3": 0.25,
+                       "mean_iou": pytest.approx(0.325)}

@@ -8,7 +8,6 @@ Example:
     ['feature_magnitude', 'flow_mean', 'flow_percentile']
 """
 
-__version__ = "0.1.0"
-
 from wsvad import methods  # noqa: E402,F401  (registers the methods)
 from wsvad.detect.detector import DetectionResult, Detector  # noqa: E402,F401
+from wsvad.version import __version__  # noqa: F401

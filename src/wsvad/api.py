@@ -20,36 +20,17 @@ from wsvad.compare import compare  # noqa: F401  (re-exported)
 from wsvad.contract import FeatureContract
 from wsvad.data.features import as_snippet_array, load_npy
 from wsvad.data.groundtruth import snippet_to_frame
-from wsvad.data.spec import load_dataset
 from wsvad.datasets import make_benchmark  # noqa: F401  (re-exported)
 from wsvad.demo import run_demo, run_video_demo  # noqa: F401  (re-exported)
 from wsvad.detect.job import detect  # noqa: F401  (re-exported)
 from wsvad.errors import ConfigError, WsvadError
-from wsvad.evaluation.metrics import HEADLINE, summarize
+from wsvad.evaluation.metrics import HEADLINE, summarize  # noqa: F401
 from wsvad.features import extract  # noqa: F401  (re-exported)
 from wsvad.fileio import check_writable, write_json, write_text
 from wsvad.report import write_report  # noqa: F401  (re-exported)
 from wsvad.training.checkpoint import load_checkpoint
 from wsvad.training.evaluate import evaluate_run as _evaluate_run
-from wsvad.training.trainer import train
-
-
-def train_seeds(data: str | Path, method: str, out: str | Path, seeds: list[int],
-                overrides: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
-    """Train one run per seed (``out/seed_<s>``, or ``out`` itself for one seed) and write
-    ``out/summary.json`` (mean ± std over the seeds)."""
-    out = check_writable(out)
-    if len(seeds) == 1:
-        res = train(data, method, out, overrides, seed=seeds[0], **kwargs)
-        return {"runs": {seeds[0]: res.metrics}, "summary": summarize([res.metrics])}
-    ds = load_dataset(data)
-    runs = {s: train(ds, method, out / f"seed_{s}", overrides, seed=s, **kwargs).metrics
-            for s in seeds}
-    result = {"method": method, "seeds": seeds, "summary": summarize(list(runs.values())),
-              "runs": {str(s): {k: m.get(k) for k in HEADLINE + ("best_iteration",)}
-                       for s, m in runs.items()}}
-    write_json(out / "summary.json", result)
-    return result
+from wsvad.training.seeds import train_seeds  # noqa: F401  (re-exported)
 
 
 def read_config(path: str | Path, method: str | None = None) -> tuple[str, dict[str, Any]]:
@@ -85,22 +66,28 @@ def evaluate_run(run: str | Path, data: str | Path | None = None, progress: bool
     return ev.metrics
 
 
-def score_features(run: str | Path, features: str | Path,
-                   out: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+def score_features(run: str | Path, features: str | Path, out: str | Path | None = None,
+                   streams: dict[str, str | Path] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """Snippet scores ``[T]`` and frame scores ``[clip·T]`` of one feature file (``[T, D]`` or
-    ``[T, crops, D]``); optionally a CSV ``frame,snippet,score``. Only methods that need
-    nothing but ``features`` can score a bare feature file."""
+    ``[T, crops, D]``); ``streams`` names the files of any other stream the method needs
+    (``{"motion": "m.npy"}``); optionally a CSV ``frame,snippet,score``."""
     if out is not None:
         check_writable(out, "file")
     model, contract, _ = load_checkpoint(Path(run) / "model")
-    extra = [s for s in model.needs if s != "features"]
-    if extra:
-        raise WsvadError(f"method '{model.name}' needs streams {extra} besides features; score "
-                         "a dataset (wsvad evaluate) or a video (wsvad detect) instead")
     arr = as_snippet_array(load_npy(features), features)
     given = FeatureContract(dim=arr.shape[2], crops=arr.shape[1])
     contract.check_compatible(given, f"run {run}", f"features {features}")
-    snippets, _, _ = model.score_streams({"features": arr}, Path(features).stem)
+    video = {"features": arr}
+    for name, path in (streams or {}).items():
+        video[name] = load_npy(path)
+    missing = [s for s in model.needs if s not in video and s != "patches"]
+    if "patches" in model.needs and not any(k.startswith("patches_") for k in video):
+        missing.append("patches_RxC")
+    if missing:
+        raise WsvadError(f"method '{model.name}' needs the streams {missing} besides features; "
+                         "pass each with --stream NAME=FILE.npy")
+    snippets, _, _ = model.score_streams(video, Path(features).stem)
     clip = contract.clip_frames or 16
     frames = snippet_to_frame(snippets, None, clip)
     if out is not None:

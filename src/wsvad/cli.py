@@ -7,8 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from wsvad import __version__, methods
+from wsvad import methods
 from wsvad.errors import WsvadError
+from wsvad.version import __version__
 
 EPILOG = """examples:
   wsvad demo --out runs/demo
@@ -71,7 +72,7 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
     out = {}
     for p in pairs:
         if "=" not in p:
-            raise WsvadError(f"--set expects key=value, got {p!r}")
+            raise WsvadError(f"expected key=value, got {p!r}")
         k, v = p.split("=", 1)
         out[k.strip()] = v.strip()
     return out
@@ -162,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--run", required=True, type=Path)
     s.add_argument("--features", required=True, type=Path, help=".npy [T, D] or [T, crops, D]")
     s.add_argument("--out", type=Path, help="CSV to write (frame,snippet,score)")
+    s.add_argument("--stream", dest="streams", action="append", default=[],
+                   metavar="NAME=FILE", help="another stream the method needs, e.g. "
+                   "motion=Test001_motion.npy (repeatable)")
 
     d = sub.add_parser("demo", help="generate plaza videos, extract, train RTFM, evaluate, "
                        "write the HTML report and an overlay video (a few minutes)")
@@ -276,7 +280,8 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _score(args: argparse.Namespace) -> int:
     from wsvad import api
-    snippets, frames = api.score_features(args.run, args.features, args.out)
+    snippets, frames = api.score_features(args.run, args.features, args.out,
+                                          _overrides(args.streams))
     print(f"{len(snippets)} snippets, {len(frames)} frames; max score "
           f"{snippets.max():.3f} at snippet {int(snippets.argmax())}")
     if args.out is None:

@@ -57,13 +57,13 @@ def load_streams(source: FeatureSource, name: str, streams: Iterable[str]) -> Vi
 
 
 def resample_streams(streams: VideoStreams, length: int) -> VideoStreams:
-    """Every temporal stream averaged into ``length`` segments (:func:`resample_segments`);
-    ``boxes`` (frame-indexed rows) pass through unchanged.
+    """Every temporal stream averaged into ``length`` segments (:func:`resample_segments`;
+    float16 streams stay float16); ``boxes`` (frame-indexed rows) pass through unchanged.
 
     Example:
         >>> out = resample_streams({"features": np.ones((7, 1, 4)), "motion": np.arange(7.)}, 2)
         >>> out["features"].shape, out["motion"].tolist()
         ((2, 1, 4), [1.0, 4.5])
     """
-    return {k: (v if k == "boxes" else resample_segments(np.asarray(v, np.float32), length))
+    return {k: (v if k == "boxes" else resample_segments(np.asarray(v), length))
             for k, v in streams.items()}

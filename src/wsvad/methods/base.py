@@ -74,7 +74,7 @@ class MethodConfig:
     weight_decay: float = 0.0
     iterations: int = 1000        # upper bound; validation picks the checkpoint
     crops_per_step: int | None = None  # None = all crops (faithful); N = N random crops per video
-    input_norm: str = "normal"    # features standardised on normal training snippets, or "none"
+    input_norm: str = "log"       # standardised on normal training snippets: "log" | "z" | "none"
 
     # allowed ranges of numeric keys: (low, high, low included, high included); None = open
     RANGES: ClassVar[dict[str, tuple[float | None, float | None, bool, bool]]] = {
@@ -175,14 +175,14 @@ class Method(nn.Module):
         self.dim = dim
         self.cfg = cfg
         self.parts = tuple(parts) or (("features", dim),)
-        self.input_norm = InputNorm(dim)
+        self.input_norm = InputNorm(dim, cfg.input_norm)
 
     # -- inputs --------------------------------------------------------------------------------
     def inputs(self, batch: Batch) -> torch.Tensor:
         """``batch.features [B, C, T, D]``, checked and normalised (:mod:`wsvad.methods.inputs`)."""
         self.check_input(batch)
         x = batch.features
-        return self.input_norm(x) if self.cfg.input_norm == "normal" else x
+        return self.input_norm(x)
 
     @torch.no_grad()
     def fit(self, videos: Callable[[], Iterator[Batch]]) -> None:
@@ -192,7 +192,7 @@ class Method(nn.Module):
         fits the input normalisation on the snippets of the normal ones; baselines also fit
         their rank normalisation here.
         """
-        if self.cfg.input_norm != "normal" or "features" not in self.needs:
+        if self.cfg.input_norm == "none" or "features" not in self.needs:
             return
         n, s1, s2 = 0, torch.zeros(self.dim, dtype=torch.float64), \
             torch.zeros(self.dim, dtype=torch.float64)

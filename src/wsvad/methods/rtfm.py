@@ -31,6 +31,11 @@ the terms unweighted, but with α = 1 the margin-100 hinge swamps the BCE and tr
 the generated benchmark (frame AUC 0.48 against 0.79 with α = 1e-4, 300 iterations, seed 0;
 ``--set alpha=1`` reproduces it).
 
+Input (deviation from both, like every method here): features standardised on the normal
+training snippets, each part weighted equally, *without* the logarithm the other methods use —
+RTFM's score is a magnitude and needs the tail (:mod:`wsvad.methods.inputs`);
+``--set input_norm=none`` feeds raw features as the paper does.
+
 ``crops_per_step`` (not in either): train each step on N random crops per video instead of all
 (a 10/N× cheaper step on ten-crop features); evaluation always uses every crop.
 """
@@ -75,6 +80,7 @@ class RTFMConfig(MethodConfig):
     lambda_smooth: float | None = None
     weight_decay: float | None = None   # type: ignore[assignment]
     iterations: int = 2000
+    input_norm: str = "z"    # deviation: z on normal snippets, no logarithm (methods/inputs.py)
 
     def validate(self) -> None:
         super().validate()

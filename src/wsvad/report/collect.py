@@ -16,6 +16,8 @@ from wsvad.contract import FeatureContract
 from wsvad.detect.detector import pick_seed
 from wsvad.detect.events import Hysteresis, find_events
 from wsvad.detect.outputs import plot_timeline
+from wsvad.detect.overlay import HeatmapLayer
+from wsvad.detect.where import event_class, predicted_boxes
 from wsvad.errors import DataError, WsvadError
 from wsvad.evaluation.plots import plot_roc_pr
 from wsvad.evaluation.threshold import run_threshold
@@ -34,7 +36,8 @@ class Detection:
     peak_time: float
     peak_score: float
     overlaps_gt: bool
-    thumbnail: bytes | None = None    # JPEG of the peak frame
+    thumbnail: bytes | None = None    # JPEG of the peak frame (localisation drawn on it)
+    what: str | None = None           # predicted class, for methods that predict one
 
 
 @dataclass
@@ -72,11 +75,14 @@ def find_video(name: str, folders: list[Path | None], store_meta: Path | None) -
     return None
 
 
-def thumbnail(video: Path, frame: int, fps: float | None, width: int = 240) -> bytes | None:
-    """JPEG bytes of frame ``frame`` (decoding up to it), or None when it cannot be read."""
+def thumbnail(video: Path, frame: int, fps: float | None, width: int = 240,
+              loc: Localization | None = None, clip: int = 16) -> bytes | None:
+    """JPEG bytes of frame ``frame`` (decoding up to it) with the method's localisation drawn
+    on it (heat map or boxes) when given, or None when the frame cannot be read."""
     try:
         for i, (img, _t) in enumerate(iter_frames(video, fps)):
             if i == frame:
+                img = draw_localization(img, loc, frame, clip) if loc is not None else img
                 h, w = img.shape[:2]
                 img = cv2.resize(img, (width, round(h * width / w)), interpolation=cv2.INTER_AREA)
                 ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
@@ -85,6 +91,17 @@ def thumbnail(video: Path, frame: int, fps: float | None, width: int = 240) -> b
     except DataError:
         return None
     return None
+
+
+def draw_localization(img: np.ndarray, loc: Localization, frame: int, clip: int) -> np.ndarray:
+    """The heat map of the frame's snippet blended over it, or the predicted boxes in red."""
+    if loc.heatmaps is not None:
+        return HeatmapLayer(loc.heatmaps, clip, loc.region).blend(img, frame)
+    out = img.copy()
+    for box in predicted_boxes(loc).get(frame, []):
+        x1, y1, x2, y2 = (int(round(v)) for v in box[:4])
+        cv2.rectangle(out, (x1, y1), (x2, y2), (230, 40, 40), 2)
+    return out
 
 
 def collect(run: str | Path, data: str | Path | None = None, videos: str | Path | None = None,
@@ -128,8 +145,16 @@ def collect(run: str | Path, data: str | Path | None = None, videos: str | Path 
     cands.sort(key=lambda c: -c[0].peak_score)
     for e, n, hit in cands[:top]:
         src = find_video(n, folders, store_meta)
-        thumb = thumbnail(src, e.peak_frame, contract.fps) if src else None
-        rep.detections.append(Detection(n, e.start, e.end, e.peak_time, e.peak_score, hit, thumb))
+        loc = rep.localization.get(n)
+        thumb = thumbnail(src, e.peak_frame, contract.fps, loc=loc, clip=ds.spec.snippet_frames) \
+            if src else None
+        what = None
+        if n in ev.scores.classes:
+            t0, t1 = e.start_frame // ds.spec.snippet_frames, -(-e.end_frame //
+                                                               ds.spec.snippet_frames)
+            what = event_class(ev.scores.classes[n], t0, t1, meta.get("class_names"))["class"]
+        rep.detections.append(Detection(n, e.start, e.end, e.peak_time, e.peak_score, hit, thumb,
+                                        what))
     return rep
 
 

@@ -10,9 +10,9 @@ import math
 from datetime import datetime, timezone
 from pathlib import Path
 
-import wsvad
 from wsvad.fileio import check_writable, write_text
 from wsvad.report.collect import ReportData, collect
+from wsvad.version import __version__
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d232a;
@@ -89,6 +89,8 @@ def render(rep: ReportData) -> str:
     contract = meta.get("contract", {})
     val = meta.get("validation") or {}
     det_rows = []
+    has_what = any(d.what for d in rep.detections)
+    what_head = "<th class=sort data-col=6>what</th>" if has_what else ""
     for d in rep.detections:
         thumb = _img(d.thumbnail, f"{d.video} at {d.peak_time:.1f} s", "image/jpeg", "thumb") \
             if d.thumbnail else "<span class=sub>no video</span>"
@@ -99,7 +101,9 @@ def render(rep: ReportData) -> str:
             f"<td class=num data-v='{d.start:.3f}'>{d.start:.2f}–{d.end:.2f} s</td>"
             f"<td class=num data-v='{d.peak_time:.3f}'>{d.peak_time:.2f} s</td>"
             f"<td class=num data-v='{d.peak_score:.6f}'>{d.peak_score:.3f}</td>"
-            f"<td data-v='{int(d.overlaps_gt)}'>{verdict}</td></tr>")
+            f"<td data-v='{int(d.overlaps_gt)}'>{verdict}</td>"
+            + (f"<td data-v='{e(d.what or '')}'>{e(d.what or '–')}</td>" if has_what else "")
+            + "</tr>")
     data = {"run": str(rep.run), "method": meta.get("method"), "data": rep.data,
             "threshold": rep.threshold, "detections": len(rep.detections),
             "metrics": {k: (None if isinstance(v, float) and math.isnan(v) else v)
@@ -133,7 +137,7 @@ features {e(str(contract.get('backbone')))} ({contract.get('dim')}-d,
 {contract.get('crops')} crop(s))
 · seed {meta.get('seed')} · checkpoint at iteration {meta.get('best_iteration')}
 (validation video AUC {_fmt(val.get('val_auc_smoothed', float('nan')))}, running mean)
-· wsvad {wsvad.__version__} · {when}</p>
+· wsvad {__version__} · {when}</p>
 <p class=note>The test set was scored with the saved model; the checkpoint and the alert threshold
 τ = {rep.threshold:.4f} ({e(rep.threshold_source)}) were chosen on held-out training videos
 only.</p>
@@ -144,11 +148,13 @@ only.</p>
 <h2>ROC and precision–recall (frames of all test videos)</h2>
 <div class=figs>{figs}</div>
 <h2>Top detections (<span id="n-detections">{len(rep.detections)}</span>)</h2>
-<p class=sub>Alerts at τ with hysteresis, ranked by peak score; thumbnail = the peak frame.
+<p class=sub>Alerts at τ with hysteresis, ranked by peak score; thumbnail = the peak frame
+(with the method's heat map or boxes, when it localises).
 Click a column to sort.</p>
 <table id="detections"><thead><tr><th>peak frame</th><th class=sort data-col=1>video</th>
 <th class=sort data-col=2>alert</th><th class=sort data-col=3>peak at</th>
-<th class=sort data-col=4>peak score</th><th class=sort data-col=5>verdict</th></tr></thead>
+<th class=sort data-col=4>peak score</th><th class=sort data-col=5>verdict</th>{what_head}
+</tr></thead>
 <tbody>{"".join(det_rows) or "<tr><td colspan=6>no alerts at τ</td></tr>"}</tbody></table>
 <h2>Score timelines against ground truth</h2>{more}
 <div class=tl>{timelines}</div>

@@ -9,11 +9,11 @@ from typing import Any
 
 from safetensors.torch import load_file, save_file
 
-import wsvad
 from wsvad import methods
 from wsvad.contract import FeatureContract
 from wsvad.errors import WsvadError
 from wsvad.fileio import atomic_write, write_json
+from wsvad.version import __version__
 
 
 def save_checkpoint(model: methods.Method, contract: FeatureContract, path: str | Path,
@@ -22,7 +22,7 @@ def save_checkpoint(model: methods.Method, contract: FeatureContract, path: str 
     path = Path(path)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     meta = {"method": model.name, "config": model.cfg.to_dict(), "dim": model.dim,
-            "contract": contract.to_dict(), "wsvad_version": wsvad.__version__, **(extra or {})}
+            "contract": contract.to_dict(), "wsvad_version": __version__, **(extra or {})}
     atomic_write(path.with_suffix(".safetensors"),
                  lambda p: save_file(state, str(p), metadata={"method": model.name}))
     write_json(path.with_suffix(".json"), meta)
