@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from wsvad import methods
-from wsvad.data.batch import BalancedBags
+from wsvad.data.bags import BagSet, BalancedBags
 from wsvad.datasets import make_segments
 from wsvad.fileio import write_json
 
@@ -32,7 +32,10 @@ def drift(method: str, segs: np.ndarray, labels: np.ndarray, iterations: int, wi
         return {"method": method, "skipped": "training-free"}
     torch.set_flush_denormal(flush)
     opt = model.optimizer()
-    bags = BalancedBags(segs, labels, model.cfg.batch_size, 0)
+    names = [str(i) for i in range(len(segs))]
+    bagset = BagSet(names, [int(v) for v in labels],
+                    lambda n: {"features": segs[int(n)]}, segments=segs.shape[1])
+    bags = BalancedBags(bagset, model.cfg.batch_size, 0)
     model.train()
     times = []
     for _ in range(iterations):
@@ -43,6 +46,7 @@ def drift(method: str, segs: np.ndarray, labels: np.ndarray, iterations: int, wi
         loss.backward()
         opt.step()
         times.append(time.perf_counter() - t0)
+    bagset.close()
     start, end = np.median(times[:window]), np.median(times[-window:])
     return {"method": method, "flush_denormal": flush, "iterations": iterations,
             "start_it_per_s": round(1 / start, 2), "end_it_per_s": round(1 / end, 2),

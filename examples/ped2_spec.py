@@ -1,7 +1,10 @@
 """Write a wsvad dataset spec for UCSD Ped2's weakly-supervised split over an extracted store.
 
-    python examples/ped2_spec.py ../shared/data/ucsd_ped2 store ped2
+    python examples/ped2_spec.py path/to/ucsd_ped2 store ped2
     # → ped2/spec.yaml, train.txt, test.txt, labels.csv, frame_labels.npz (a copy)
+
+``path/to/ucsd_ped2`` holds ``videos/``, ``index.json``, ``frame_labels.npz`` and, if present,
+``test_mask_boxes.json`` (per-frame boxes of the anomalies, for the localisation metrics).
 
 Train = 6 abnormal + 4 normal videos (the RTFM-line re-split in ``index.json``), test = the
 other 18; video labels are video-level only (weak supervision).
@@ -26,10 +29,12 @@ def main(ped2: str, store: str, out: str) -> Path:
     (out_dir / "labels.csv").write_text("name,label\n" + "\n".join(rows) + "\n")
     shutil.copy(ped2_dir / "frame_labels.npz", out_dir / "frame_labels.npz")
     spec = out_dir / "spec.yaml"
-    spec.write_text(f"name: ucsd_ped2_weak\nformat: store\nfeature_dir: "
-                    f"{Path(store).resolve()}\ntrain_list: train.txt\ntest_list: test.txt\n"
-                    "labels: labels.csv\ngt: frame_labels.npz\n"
-                    f"videos: {(ped2_dir / 'videos').resolve()}\n")
+    text = (f"name: ucsd_ped2_weak\nformat: store\nfeature_dir: {Path(store).resolve()}\n"
+            "train_list: train.txt\ntest_list: test.txt\nlabels: labels.csv\n"
+            f"gt: frame_labels.npz\nvideos: {(ped2_dir / 'videos').resolve()}\n")
+    if (ped2_dir / "test_mask_boxes.json").is_file():
+        text += f"boxes: {(ped2_dir / 'test_mask_boxes.json').resolve()}\n"
+    spec.write_text(text)
     return spec
 
 

@@ -27,6 +27,19 @@ def test_compare_writes_the_table_and_resumes(tiny_bench, tmp_path, capsys):
     assert main(argv) == 0                      # finished runs are read back, not retrained
     assert (out / "mil" / "seed_1" / "metrics.json").stat().st_mtime_ns == stamp
     assert "compare: mil seed 1" not in capsys.readouterr().out
+    assert "Command: `wsvad compare --data" in (out / "compare.md").read_text()
+
+
+def test_compare_takes_method_config_files(tiny_bench, tmp_path):
+    cfg = tmp_path / "mil-small.yaml"
+    cfg.write_text("method: mil\nconfig:\n  batch_size: 3\n  iterations: 4\n")
+    out = tmp_path / "cmp"
+    assert main(["compare", "--data", str(tiny_bench), "--methods", "mil", "--seeds", "1",
+                 "--out", str(out), "--config", str(cfg)]) == 0
+    res = json.loads((out / "compare.json").read_text())
+    assert res["methods"]["mil"]["overrides"] == {"batch_size": 3, "iterations": 4}
+    saved = json.loads((out / "mil" / "seed_1" / "model.json").read_text())
+    assert saved["config"]["batch_size"] == 3 and saved["config"]["iterations"] == 4
 
 
 def test_bags_over_budget_live_on_disk_and_read_the_same(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -155,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(re-running skips finished method x seed runs)")
     c.add_argument("--set", dest="sets", action="append", default=[], metavar="[METHOD.]KEY=V",
                    help="config override for every method that has KEY, or METHOD.KEY for one")
+    c.add_argument("--config", dest="configs", action="append", default=[], type=Path,
+                   metavar="FILE", help="a method config file (configs/*.yaml), repeatable: "
+                   "its settings apply to its method, which joins --methods")
     c.add_argument("--iterations", type=_number(int, 1), help="cap on training steps of every "
                    "learned method (default: each method's)")
     c.add_argument("--val-fraction", type=_number(float, 0, 1, high_open=True), default=0.1)
@@ -269,11 +273,19 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from wsvad import api
-    over = _overrides(args.sets)
+    over: dict = {}
+    which = "all" if args.methods == "all" else [m.strip() for m in args.methods.split(",")]
+    for path in args.configs:
+        name, settings = api.read_config(path)
+        over.update({f"{name}.{k}": v for k, v in settings.items()})
+        if which != "all" and name not in which:
+            which.append(name)
+    over.update(_overrides(args.sets))
     if args.iterations is not None:
         over["iterations"] = args.iterations
-    which = "all" if args.methods == "all" else [m.strip() for m in args.methods.split(",")]
-    api.compare(args.data, args.out, which, tuple(args.seeds), over, args.val_fraction)
+    command = "wsvad " + " ".join(shlex.quote(a) for a in args.argv)
+    api.compare(args.data, args.out, which, tuple(args.seeds), over, args.val_fraction,
+                command=command)
     print(f"table written: {Path(args.out) / 'compare.md'}")
     return 0
 
@@ -336,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; a foreseeable error is one line on stderr and exit code 2 (an
     unexpected one keeps its traceback)."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return COMMANDS[args.command](args)
     except WsvadError as exc:

@@ -68,9 +68,11 @@ def plan(ds: FeatureDataset, which: str | list[str]) -> tuple[list[str], dict[st
 
 def compare(data: str | Path, out: str | Path, which: str | list[str] = "all",
             seeds: tuple[int, ...] = (1, 2, 3), overrides: dict[str, Any] | None = None,
-            val_fraction: float = 0.1, progress: bool = True) -> dict[str, Any]:
+            val_fraction: float = 0.1, progress: bool = True,
+            command: str | None = None) -> dict[str, Any]:
     """Train and evaluate every method × seed; write ``compare.md``, ``compare.json`` and
-    ``compare.png`` into ``out`` (see the module docstring).
+    ``compare.png`` into ``out`` (see the module docstring). ``command``: how it was called,
+    recorded in ``compare.json`` and under the table (default: the equivalent Python call).
 
     Example:
         >>> res = compare("ped2/spec.yaml", "runs/cmp", ["mil", "rtfm"])  # doctest: +SKIP
@@ -105,10 +107,12 @@ def compare(data: str | Path, out: str | Path, which: str | list[str] = "all",
     table = markdown_table(results, ds.spec.name, seeds)
     report = {"data": str(ds.spec.path or data), "dataset": ds.spec.name, "seeds": list(seeds),
               "val_fraction": val_fraction, "methods": results, "skipped": skipped,
-              "command": None}
+              "command": command or f"wsvad.compare.compare({str(data)!r}, {str(out)!r}, "
+                                    f"{which!r}, {tuple(seeds)!r}, {overrides!r})"}
     write_json(out / "compare.json", report)
     notes = "".join(f"\n- `{m}` not run: {why}" for m, why in skipped.items())
-    write_text(out / "compare.md", table + (("\n" + notes.strip() + "\n") if notes else ""))
+    write_text(out / "compare.md", table + (("\n" + notes.strip() + "\n") if notes else "")
+               + f"\nCommand: `{report['command']}`\n")
     plot_comparison(results, out / "compare.png", ds.spec.name)
     print(table)
     return report
