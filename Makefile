@@ -38,6 +38,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py --out benchmarks/results
 	$(BIN)/python benchmarks/extract_throughput.py --out benchmarks/results
+	$(BIN)/python benchmarks/iteration_drift.py --out benchmarks/results --methods mil
 
 clean:
 	rm -rf runs .pytest_cache

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from steps import bags_of, timed_steps  # benchmarks/steps.py
 
 from wsvad import methods
-from wsvad.data.bags import BagSet, BalancedBags
 from wsvad.datasets import make_segments
 from wsvad.fileio import write_json
 
@@ -32,20 +31,8 @@ def drift(method: str, segs: np.ndarray, labels: np.ndarray, iterations: int, wi
         return {"method": method, "skipped": "training-free"}
     torch.set_flush_denormal(flush)
     opt = model.optimizer()
-    names = [str(i) for i in range(len(segs))]
-    bagset = BagSet(names, [int(v) for v in labels],
-                    lambda n: {"features": segs[int(n)]}, segments=segs.shape[1])
-    bags = BalancedBags(bagset, model.cfg.batch_size, 0)
-    model.train()
-    times = []
-    for _ in range(iterations):
-        t0 = time.perf_counter()
-        batch = bags.next()
-        loss = sum(model.losses(batch, model(batch)).values())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        times.append(time.perf_counter() - t0)
+    bagset, bags = bags_of(segs, labels, model.cfg.batch_size)
+    times = timed_steps(model, opt, bags, iterations)
     bagset.close()
     start, end = np.median(times[:window]), np.median(times[-window:])
     return {"method": method, "flush_denormal": flush, "iterations": iterations,

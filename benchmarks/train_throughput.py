@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from steps import bags_of, timed_steps  # benchmarks/steps.py
 
 from wsvad import methods
-from wsvad.data.batch import BalancedBags
 from wsvad.datasets import make_segments
 from wsvad.fileio import write_json
 
@@ -34,18 +34,9 @@ def measure(method: str, segs: np.ndarray, labels: np.ndarray, steps: int, warmu
             **overrides) -> dict:
     model = methods.create(method, dim=segs.shape[-1], **overrides)
     opt = model.optimizer()
-    bags = BalancedBags(segs, labels, model.cfg.batch_size, 0, model.cfg.crops_per_step)
-    model.train()
-    times = []
-    for i in range(warmup + steps):
-        t0 = time.perf_counter()
-        batch = bags.next()
-        loss = sum(model.losses(batch, model(batch)).values())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
+    bagset, bags = bags_of(segs, labels, model.cfg.batch_size, model.cfg.crops_per_step)
+    times = timed_steps(model, opt, bags, warmup + steps)[warmup:]
+    bagset.close()
     med = float(np.median(times))
     return {"method": method, "overrides": overrides, "steps_timed": steps,
             "seconds_per_iteration_median": round(med, 4),
