@@ -3,6 +3,7 @@
 import json
 import os
 import pickle
+import shutil
 import stat
 
 import av
@@ -294,3 +295,33 @@ def test_iterations_zero_is_not_the_default(tiny_bench, tmp_path):
     assert main(["train", "--method", "mil", "--data", str(tiny_bench), "--out",
                  str(tmp_path / "r"), "--iterations", "1", "--set", "batch_size=4"]) == 0
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["iterations_run"] == 1
+
+
+def test_unreadable_test_video_stops_evaluation_unless_allowed(tiny_bench, small_run, tmp_path,
+                                                               capsys):
+    data = tmp_path / "bench"
+    shutil.copytree(tiny_bench.parent, data)
+    bad = sorted((data / "features").glob("test_anom*_i3d.npy"))[0]
+    x = np.load(bad)
+    x[3] = np.nan
+    np.save(bad, x)
+    name = bad.name[:-len("_i3d.npy")]
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(small_run), "--data", str(data / "spec.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert name in err and "NaN" in err and "--allow-missing" in err
+    assert main(["evaluate", "--run", str(small_run), "--data", str(data / "spec.yaml"),
+                 "--allow-missing"]) == 0
+    err = capsys.readouterr().err
+    assert "WARNING: metrics cover 15 of 16 test videos" in err and name in err
+    metrics = json.loads((small_run / "evaluation.json").read_text())
+    assert metrics["requested_videos"] == 16 and list(metrics["failed_videos"]) == [name]
+
+
+def test_evaluate_reports_false_alarms_at_the_runs_threshold(tiny_bench, small_run, capsys):
+    assert main(["evaluate", "--run", str(small_run)]) == 0
+    tau = json.loads((small_run / "model.json").read_text())["threshold"]["value"]
+    metrics = json.loads((small_run / "evaluation.json").read_text())
+    assert tau != 0.5 and metrics["false_alarm_threshold"] == pytest.approx(tau)
+    trained = json.loads((small_run / "metrics.json").read_text())
+    assert metrics["false_alarm_rate"] == pytest.approx(trained["false_alarm_rate"])
