@@ -167,3 +167,9 @@ def test_relation_network_is_identity_plus_branches_and_needs_divisible_dim():
     assert net(torch.rand(2, 6, 8)).shape == (2, 6, 8)
     with pytest.raises(ValueError, match="divisible by 4"):
         RelationNetwork(10)
+
+
+def test_mil_l2_normalises_only_raw_input():
+    assert methods.create("mil", dim=8).cfg.normalize is False            # input_norm: log
+    assert methods.create("mil", dim=8, input_norm="none").cfg.normalize is True   # paper
+    assert methods.create("mil", dim=8, normalize="true").cfg.normalize is True

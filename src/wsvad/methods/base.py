@@ -150,7 +150,9 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
     except ValueError as exc:
         kind = "whole number" if isinstance(default, int) else "number"
         raise ConfigError(f"config {key}={value!r}: expected a {kind}") from exc
-    if default is None:  # optional numeric fields: a number if it reads as one
+    if default is None:  # optional fields: true/false, else a number if it reads as one
+        if text.lower() in ("true", "yes", "on", "false", "no", "off"):
+            return text.lower() in ("true", "yes", "on")
         for conv in (int, float):
             try:
                 return conv(text)
