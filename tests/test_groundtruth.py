@@ -74,3 +74,15 @@ def test_shanghaitech_gt_equals_rtfm_gt_sh():
     # the normal videos follow: all zeros, whole 16-frame snippets
     rest = gt_sh[len(head):]
     assert rest.sum() == 0 and len(rest) % 16 == 0 and len(rest) > 0
+
+
+def test_real_box_ground_truth_reads_in_frame_coordinates():
+    from wsvad.data.groundtruth import read_boxes
+    ped2 = read_boxes(shared("ucsd_ped2", "test_mask_boxes.json"))
+    labels = np.load(shared("ucsd_ped2", "frame_labels.npz"))
+    assert len(ped2) == 12 and sorted(ped2["Test001"])[:1] == [60]
+    assert set(ped2["Test001"]) == set(np.flatnonzero(labels["Test001"]))  # boxes ⇔ abnormal
+    corners = np.array([b for v in ped2.values() for bs in v.values() for b in bs])
+    assert corners.min() >= 0 and corners[:, 2].max() < 360 and corners[:, 3].max() < 240
+    ucf = read_boxes(shared("ucf_crime", "bbox_test_liu_ma.json"))
+    assert len(ucf) == 140 and ucf["Shoplifting010_x264"][813] == [(74.0, 101.0, 140.0, 206.0)]
