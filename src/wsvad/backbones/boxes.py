@@ -8,7 +8,6 @@ called in order (a background model is stateful).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 import cv2
 import numpy as np
@@ -27,10 +26,6 @@ class Box:
     @property
     def area(self) -> int:
         return max(0, self.x2 - self.x1) * max(0, self.y2 - self.y1)
-
-
-class BoxDetector(Protocol):
-    def detect(self, frame: np.ndarray) -> list[Box]: ...
 
 
 class MovingObjectDetector:
