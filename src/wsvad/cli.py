@@ -171,8 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="NAME=FILE", help="another stream the method needs, e.g. "
                    "motion=Test001_motion.npy (repeatable)")
 
-    d = sub.add_parser("demo", help="generate plaza videos, extract, train RTFM, evaluate, "
-                       "write the HTML report and an overlay video (a few minutes)")
+    d = sub.add_parser("demo", help="generate plaza videos, extract features, train RTFM and "
+                       "MIL, evaluate, write the HTML reports and an overlay video (~7 min)")
     d.add_argument("--out", type=Path, default=Path("runs/demo"))
     d.add_argument("--iterations", type=_number(int, 1),
                    help="training steps per run (default: each method's demo setting)")
