@@ -39,17 +39,22 @@ class BaselineConfig(MethodConfig):
 
 
 class Baseline(Method):
-    """A statistic ``[B, T]`` of the input, mapped through the training snippets' ECDF."""
+    """A statistic ``[B, T]`` of the input, mapped through the training snippets' ECDF.
+
+    A baseline is its ``name``, ``needs``, ``paper`` and ``of``: the function Batch → ``[B, T]``
+    it ranks (the functions below)."""
 
     trains: ClassVar[bool] = False
     Config = BaselineConfig
+    of: ClassVar[Callable[[Batch], torch.Tensor]]
 
     def __init__(self, dim: int, cfg: BaselineConfig, parts: tuple[tuple[str, int], ...] = ()):
         super().__init__(dim, cfg, parts)
         self.register_buffer("reference", torch.linspace(0.0, 1.0, QUANTILES))
 
-    def statistic(self, batch: Batch) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def statistic(self, batch: Batch) -> torch.Tensor:
+        """``[B, T]``: this baseline's statistic of each snippet."""
+        return type(self).of(batch)
 
     @torch.no_grad()
     def fit(self, videos: Callable[[], Iterator[Batch]]) -> None:
@@ -82,6 +87,21 @@ class Baseline(Method):
         return {}
 
 
+def flow_top_percentile(batch: Batch) -> torch.Tensor:
+    """``motion_desc [B, T, 208]`` → its last column, the 99.9th flow-magnitude percentile."""
+    return batch.motion_desc[..., -1]
+
+
+def flow_mean(batch: Batch) -> torch.Tensor:
+    """``motion [B, T]``: the mean flow magnitude, as stored."""
+    return batch.motion
+
+
+def feature_norm(batch: Batch) -> torch.Tensor:
+    """``features [B, C, T, D]`` → ℓ2 norm per snippet, mean over crops ``[B, T]``."""
+    return batch.features.norm(dim=-1).mean(1)
+
+
 @register
 class FlowPercentile(Baseline):
     """Example:
@@ -94,29 +114,17 @@ class FlowPercentile(Baseline):
         [0.00037, 0.001, 0.5, 0.999, 0.99963, 1.0]
     """
 
-    name = "flow_percentile"
-    needs = ("motion_desc",)
+    name, needs, of = "flow_percentile", ("motion_desc",), staticmethod(flow_top_percentile)
     paper = "training-free: 99.9th percentile of flow magnitude"
-
-    def statistic(self, batch: Batch) -> torch.Tensor:
-        return batch.motion_desc[..., -1]
 
 
 @register
 class FlowMean(Baseline):
-    name = "flow_mean"
-    needs = ("motion",)
+    name, needs, of = "flow_mean", ("motion",), staticmethod(flow_mean)
     paper = "training-free: mean flow magnitude"
-
-    def statistic(self, batch: Batch) -> torch.Tensor:
-        return batch.motion
 
 
 @register
 class FeatureMagnitude(Baseline):
-    name = "feature_magnitude"
-    needs = ("features",)
+    name, needs, of = "feature_magnitude", ("features",), staticmethod(feature_norm)
     paper = "training-free: l2 norm of the raw feature"
-
-    def statistic(self, batch: Batch) -> torch.Tensor:
-        return batch.features.norm(dim=-1).mean(1)
