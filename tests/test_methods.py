@@ -17,6 +17,9 @@ def _batch(b=2, c=3, t=32, d=16, needs=("features",)):
     streams = {"features": torch.rand(n, c, t, d), "motion": torch.rand(n, t),
                "motion_desc": torch.rand(n, t, 12), "context": torch.rand(n, t, 10)}
     kw = {k: v for k, v in streams.items() if k in needs or k == "features"}
+    if "patches" in needs:
+        kw["patches"] = {f"{r}x{c}": torch.rand(n, t, r * c, 8) for r, c in
+                         ((2, 3), (3, 5), (4, 7))}
     return Batch(label=torch.tensor([0.0] * b + [1.0] * b), **kw)
 
 
@@ -65,11 +68,16 @@ def test_every_learned_method_reads_normalised_inputs(name):
     torch.manual_seed(1)
     a = methods.create(name, dim=16, batch_size=2).eval()
     b = methods.create(name, dim=16, batch_size=2).eval()
-    b.load_state_dict(a.state_dict())
-    batch = _batch()
-    scale, shift = torch.rand(16) * 50 + 0.5, torch.randn(16) * 20
-    moved = Batch(batch.features * scale + shift, batch.label)
+    batch = _batch(needs=a.needs)
+    # scales within a factor of 9 of each other: the σ floor (0.1 × median σ) never applies
+    g = torch.Generator().manual_seed(2)
+    scale, shift = torch.rand(16, generator=g) * 4 + 0.5, torch.randn(16, generator=g) * 20
+    p_scale, p_shift = torch.rand(8, generator=g) * 4 + 0.5, torch.randn(8, generator=g) * 20
+    moved = Batch(batch.features * scale + shift, batch.label,
+                  patches=None if batch.patches is None else
+                  {k: v * p_scale + p_shift for k, v in batch.patches.items()})
     _fit(a, batch)
+    b.load_state_dict(a.state_dict())     # the same weights, statistics refitted below
     _fit(b, moved)
     torch.testing.assert_close(a.predict(batch).scores, b.predict(moved).scores, rtol=1e-3,
                                atol=1e-4)

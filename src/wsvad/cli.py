@@ -195,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also store moving-object boxes per frame (MOG2; fixed cameras)")
     x.add_argument("--patches", action="store_true",
                    help="also store per-tile features of SSRL's 2x3, 3x5, 4x7 grids")
+    x.add_argument("--patch-mode", choices=("pooled", "tiles"), default="pooled",
+                   help="pooled (default, ~9x faster): one pass at short side --patch-size, "
+                   "each tile's region of the feature map averaged; tiles: the backbone on "
+                   "every tile (SSRL's way)")
+    x.add_argument("--patch-size", type=_number(int, 32), default=448,
+                   help="short side of the frame for --patch-mode pooled (default 448)")
     x.add_argument("--frames-per-snippet", type=_number(int, 1, 16), default=4,
                    help="frames of each 16-frame snippet that the 2-D backbone sees")
     x.add_argument("--workers", type=_number(int, 1), default=1, help="processes on this machine")
@@ -238,6 +244,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data", type=Path, help="dataset spec (default: the run's own)")
     r.add_argument("--out", type=Path, help="HTML file (default: <run>/report.html)")
     r.add_argument("--videos", type=Path, help="folder of the source videos, for thumbnails")
+
+    i = sub.add_parser("info", help="parameters and multiply-accumulates (FLOPs as papers count "
+                       "them) of a method, on random inputs of the published I3D shape")
+    i.add_argument("--method", required=True)
+    i.add_argument("--dim", type=_number(int, 4), default=2048, help="feature width (2048)")
+    i.add_argument("--patch-dim", type=_number(int, 4), help="patch feature width (= --dim)")
+    i.add_argument("--crops", type=_number(int, 1), default=10, help="crops per snippet (10)")
+    i.add_argument("--segments", type=_number(int, 1), default=32, help="snippets per bag (32)")
+    i.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override, e.g. --set share_psr=true")
 
     b = sub.add_parser("make-benchmark", help="write a generated feature benchmark (RTFM layout)")
     b.add_argument("--out", required=True, type=Path)
@@ -308,7 +324,8 @@ def _extract(args: argparse.Namespace) -> int:
                       args.workers, args.shard, args.format,
                       frames_per_snippet=args.frames_per_snippet, weights=args.weights,
                       patches=((2, 3), (3, 5), (4, 7)) if args.patches else (),
-                      boxes=args.boxes, view=args.view)
+                      boxes=args.boxes, view=args.view, patch_mode=args.patch_mode,
+                      patch_size=args.patch_size)
     print(f"{len(rep.written)} written, {len(rep.skipped)} already done, "
           f"{len(rep.failed)} failed; {rep.frames} frames in {rep.seconds:.1f} s "
           f"({rep.frames / max(rep.seconds, 1e-9):.1f} frames/s) → {args.out}")
@@ -339,9 +356,20 @@ def _make_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "evaluate": _evaluate, "compare": _compare, "score": _score,
-            "extract": _extract, "detect": _detect, "report": _report, "demo": _demo,
-            "make-benchmark": _make_benchmark}
+def _info(args: argparse.Namespace) -> int:
+    from wsvad.methods.complexity import describe
+    d = describe(args.method, args.dim, args.patch_dim, args.crops, args.segments,
+                 **_overrides(args.overrides))
+    print(f"{d['method']} ({d['paper'] or 'wsvad'}): {d['parameters'] / 1e6:.1f}M parameters; "
+          f"{d['macs_per_bag'] / 1e9:.1f} GMACs per bag of {d['segments']} snippets x "
+          f"{d['crops']} crops ({d['macs_per_snippet'] / 1e9:.2f} G per snippet); features "
+          f"{d['dim']}-d" + (f", patches {d['patch_dim']}-d" if d["patch_dim"] else ""))
+    return 0
+
+
+COMMANDS = {"info": _info, "train": _train, "evaluate": _evaluate, "compare": _compare,
+            "score": _score, "extract": _extract, "detect": _detect, "report": _report,
+            "demo": _demo, "make-benchmark": _make_benchmark}
 
 
 def main(argv: list[str] | None = None) -> int:

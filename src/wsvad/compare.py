@@ -26,7 +26,8 @@ from wsvad.fileio import atomic_write, check_writable, write_json, write_text
 COLUMNS = (("frame_auc", "frame AUC"), ("frame_ap", "AP"),
            ("frame_pr_auc_trapezoid", "PR-AUC (trap.)"), ("abnormal_only_auc", "abn.-only AUC"),
            ("video_auc", "video AUC"), ("false_alarm_rate", "FAR@τ"),
-           ("pointing_accuracy", "pointing"), ("s_loc", "S_loc"), ("mean_iou", "mean IoU"),
+           ("pointing_accuracy", "pointing"), ("pointing_accuracy_centre", "pointing (centre)"),
+           ("heatmap_mass_in_boxes", "heat in boxes"), ("s_loc", "S_loc"), ("mean_iou", "mean IoU"),
            ("seconds", "train s"))
 
 

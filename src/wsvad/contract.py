@@ -34,6 +34,9 @@ class StreamSpec:
         grid: ``(rows, cols)`` of patches and maps.
         parts: ``features`` only: named blocks of the last axis, e.g.
             ``(("appearance", 1280), ("motion", 208))``.
+        method: how the stream was computed when there is more than one way (patches:
+            ``tiles`` — the backbone on every tile — or ``pooled-<S>`` — region pooling of one
+            pass at short side S); streams made differently do not mix.
     """
 
     name: str
@@ -41,6 +44,7 @@ class StreamSpec:
     dtype: str = "float32"
     grid: tuple[int, int] | None = None
     parts: tuple[tuple[str, int], ...] | None = None
+    method: str | None = None
 
     @property
     def temporal(self) -> bool:
@@ -155,6 +159,11 @@ class FeatureContract:
         if pa and pb and pa.parts and pb.parts and pa.parts != pb.parts:
             problems.append(f"feature parts: {self_name} has {pa.parts}, {other_name} has "
                             f"{pb.parts}")
+        for spec in self.streams:
+            theirs = other.stream(spec.name)
+            if theirs and spec.method and theirs.method and spec.method != theirs.method:
+                problems.append(f"stream {spec.name}: {self_name} made by {spec.method!r}, "
+                                f"{other_name} by {theirs.method!r}")
         if problems:
             raise ContractMismatch(
                 "feature contracts differ — a model only works on features made the same way:\n  "

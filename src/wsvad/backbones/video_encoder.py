@@ -16,8 +16,18 @@ published releases ``i3d-r50``, ``i3d-inception``, ``c3d`` (user's weights file,
 * ``boxes [N, 6]`` — moving-object proposals, rows ``(frame, x1, y1, x2, y2, score)`` in
   pixels of the decoded frames (MOG2 background subtraction, WSSTAD's tubes), with
   ``boxes=True``;
-* ``patches_RxC [T, R·C, 1280]`` — EfficientNet features of each tile of an R×C grid (SSRL's
-  scales 2×3, 3×5, 4×7), with ``patches=[(2, 3), …]``; tiles are resized to 224×224.
+* ``patches_RxC [T, R·C, 1280]`` float16 — EfficientNet features of each tile of an R×C grid
+  (SSRL's scales 2×3, 3×5, 4×7), with ``patches=[(2, 3), …]``. Two ways (``patch_mode``):
+
+  - ``tiles`` — SSRL's way: every tile resized to 224×224 and run through the backbone
+    (49 extra passes per sampled frame for the three grids);
+  - ``pooled`` (default; a named deviation, chosen on measurements — see the README) — one pass
+    of the whole frame at a higher resolution (short side ``patch_size`` = 448, aspect kept,
+    sides rounded to multiples of 32), then the final 1280-channel map average-pooled over
+    each tile's region (``adaptive_avg_pool2d`` to the grid: region boundaries rounded to map
+    cells). Each tile's feature then also sees a little context across its border (the
+    receptive field is larger than the tile), and a tile spans a few map cells rather than
+    224² pixels.
 
 ``view`` — how a frame reaches the 2-D backbone: ``full`` (default) resizes the whole frame to
 224×224 (aspect not kept) so nothing at the edges is lost — fixed surveillance cameras see
@@ -48,6 +58,7 @@ from wsvad.video.snippets import crop_clip, iter_snippets, patch_clip, resize_sh
 
 BACKBONES = ("effnet-lite0+motion", "effnet-lite0", "motion", *CLIP_NETS)
 VIEWS = ("full", "crop")
+PATCH_MODES = ("pooled", "tiles")
 
 
 @dataclass
@@ -85,7 +96,7 @@ class VideoEncoder:
                  stride: int | None = None, fps: float | None = None, maps: bool = False,
                  weights: str | Path | None = None, batch_snippets: int = 8,
                  patches: tuple[tuple[int, int], ...] = (), boxes: bool = False,
-                 view: str = "full"):
+                 view: str = "full", patch_mode: str = "pooled", patch_size: int = 448):
         if backbone not in BACKBONES:
             raise ConfigError(f"backbone '{backbone}' unknown; available: {', '.join(BACKBONES)}")
         if view not in VIEWS:
@@ -115,6 +126,17 @@ class VideoEncoder:
         self.boxes = boxes
         if self.patches and not self.appearance:
             raise ConfigError("patch features need an effnet-lite0 backbone")
+        if patch_mode not in PATCH_MODES:
+            raise ConfigError(f"patch mode '{patch_mode}' unknown; use one of "
+                              f"{', '.join(PATCH_MODES)}")
+        if patch_size < 32:
+            raise ConfigError(f"patch_size must be at least 32 pixels, got {patch_size}")
+        self.patch_mode, self.patch_size = patch_mode, int(patch_size)
+
+    @property
+    def patch_method(self) -> str:
+        """How patch streams are made, as recorded in the contract (``tiles``, ``pooled-448``)."""
+        return "tiles" if self.patch_mode == "tiles" else f"pooled-{self.patch_size}"
 
     @property
     def dim(self) -> int:
@@ -134,8 +156,8 @@ class VideoEncoder:
             streams.append(StreamSpec("context", (1000,)))
             if self.maps:
                 streams.append(StreamSpec("maps", (7, 7, 1280), "float16", grid=(7, 7)))
-            streams += [StreamSpec(patch_stream(g), (g[0] * g[1], 1280), "float16", grid=g)
-                        for g in self.patches]
+            streams += [StreamSpec(patch_stream(g), (g[0] * g[1], 1280), "float16", grid=g,
+                                   method=self.patch_method) for g in self.patches]
         if self.boxes:
             streams.append(StreamSpec("boxes", None))
         return FeatureContract(dim=d, crops=c, backbone=self.backbone,
@@ -171,7 +193,8 @@ class VideoEncoder:
         return pooled, probs, m
 
     def _patches(self, clips: list[np.ndarray], grid: tuple[int, int]) -> np.ndarray:
-        """``[n, P, 1280]`` pooled features of each tile, averaged over the sampled frames."""
+        """``[n, P, 1280]`` features of each tile (``tiles`` mode), averaged over the sampled
+        frames."""
         idx = np.linspace(0, self.snippet_frames - 1, self.k).round().astype(int)
         x = torch.from_numpy(np.stack([patch_clip(c[idx], grid, 224) for c in clips])).float()
         n, p, k = x.shape[:3]
@@ -179,6 +202,29 @@ class VideoEncoder:
         with torch.no_grad():
             _, pooled, _ = self.net(x.contiguous())
         return pooled.view(n, p, k, -1).mean(2).numpy().astype(np.float16)
+
+    def pooled_size(self, h: int, w: int) -> tuple[int, int]:
+        """``(height, width)`` of the ``pooled`` pass: short side ``patch_size``, aspect kept,
+        both multiples of 32 (the backbone's stride). Example: Ped2 240×360 → (448, 672)."""
+        scale = self.patch_size / min(h, w)
+        return (max(32, int(round(h * scale / 32)) * 32), max(32, int(round(w * scale / 32)) * 32))
+
+    def _pooled_patches(self, clips: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """Every grid's ``[n, P, 1280]`` from one high-resolution pass per sampled frame."""
+        idx = np.linspace(0, self.snippet_frames - 1, self.k).round().astype(int)
+        h, w = self.pooled_size(*clips[0].shape[1:3])
+        x = torch.from_numpy(np.stack([[cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA)
+                                        for f in c[idx]] for c in clips])).float()
+        n, k = x.shape[:2]
+        x = ((x - MEAN) / STD).reshape(n * k, h, w, 3).permute(0, 3, 1, 2)
+        with torch.no_grad():
+            maps, _, _ = self.net(x.contiguous())                    # [n·k, 1280, h/32, w/32]
+        out = {}
+        for g in self.patches:
+            tiles = torch.nn.functional.adaptive_avg_pool2d(maps, g)  # [n·k, 1280, R, C]
+            tiles = tiles.flatten(2).transpose(1, 2).reshape(n, k, g[0] * g[1], -1).mean(1)
+            out[patch_stream(g)] = tiles.numpy().astype(np.float16)
+        return out
 
     def session(self, batch_snippets: int | None = None) -> EncodingSession:
         """Per-video encoding state; push snippets as they arrive (streaming)."""
@@ -251,7 +297,9 @@ class EncodingSession:
             out["context"] = probs.astype(np.float32)
             if m is not None:
                 out["maps"] = m
-            for g in enc.patches:
+            if enc.patches and enc.patch_mode == "pooled":
+                out.update(enc._pooled_patches(clips))
+            for g in enc.patches if enc.patch_mode == "tiles" else ():
                 out[patch_stream(g)] = enc._patches(clips, g)
         if enc.clip_net is not None:
             parts.append(enc.clip_net.encode(clips))

@@ -260,11 +260,15 @@ def encoder_for(contract: FeatureContract, weights: str | Path | None, run: str)
                          f"({contract.backbone!r}, e.g. a published feature release); detection "
                          "on video needs a run trained on features from `wsvad extract`")
     names = contract.stream_names
-    grids = tuple(s.grid for s in contract.streams if s.name.startswith("patches_") and s.grid)
+    patch_specs = [s for s in contract.streams if s.name.startswith("patches_") and s.grid]
+    grids = tuple(s.grid for s in patch_specs)
+    how = next((s.method for s in patch_specs if s.method), "tiles")   # older stores: tiles
+    mode, _, size = how.partition("-")
     enc = VideoEncoder(contract.backbone, crops=contract.crops,
                        snippet_frames=contract.clip_frames or 16, stride=contract.stride,
                        fps=contract.fps, weights=weights, maps="maps" in names,
                        patches=grids, boxes="boxes" in names, view=contract.view or "crop",
-                       frames_per_snippet=contract.sampled_frames or 4)
+                       frames_per_snippet=contract.sampled_frames or 4, patch_mode=mode,
+                       patch_size=int(size or 448))
     contract.check_compatible(enc.contract(), f"run {run}", "this video encoder")
     return enc

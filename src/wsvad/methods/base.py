@@ -215,6 +215,14 @@ class Method(nn.Module):
         """Named, already weighted loss terms; the training objective is their sum."""
         raise TypeError(f"{type(self).__name__} must implement losses")  # pragma: no cover
 
+    def stage_count(self) -> int:
+        """How many training stages the method runs in sequence (SSRL: 4); each stage starts
+        from the previous stage's validation-chosen checkpoint."""
+        return 1
+
+    def begin_stage(self, stage: int) -> None:
+        """Set up stage ``stage`` (1-based): what is active, what is frozen."""
+
     def localize(self, batch: Batch, output: Output) -> list[Localization] | None:
         """Per video of the batch, where the anomaly is; None when the method cannot say."""
         return None

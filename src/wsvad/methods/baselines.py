@@ -3,7 +3,9 @@ training videos. They take no optimiser step; every comparison table carries the
 learned method that does worse than its own input is visible at once.
 
 * ``flow_percentile`` — the 99.9th percentile of optical-flow magnitude in the snippet (the last
-  column of the ``motion_desc`` stream): one small fast object anywhere raises it.
+  column of the ``motion_desc`` stream): one small fast object anywhere raises it. Its
+  ``localize`` is the "largest motion" baseline of *where*: the mean flow magnitude of each cell
+  of the descriptor's grid (4×4 over the whole frame) as the heat map.
 * ``flow_mean`` — the mean optical-flow magnitude (the ``motion`` stream).
 * ``feature_magnitude`` — the ℓ2 norm of the raw snippet feature (mean over crops): RTFM's
   premise (abnormal snippets have larger feature magnitude) taken literally, without learning.
@@ -27,7 +29,7 @@ from typing import ClassVar
 import torch
 
 from wsvad.data.batch import Batch
-from wsvad.methods.base import Method, MethodConfig, Output, register
+from wsvad.methods.base import Localization, Method, MethodConfig, Output, register
 
 QUANTILES = 1001
 
@@ -116,6 +118,28 @@ class FlowPercentile(Baseline):
 
     name, needs, of = "flow_percentile", ("motion_desc",), staticmethod(flow_top_percentile)
     paper = "training-free: 99.9th percentile of flow magnitude"
+
+    def localize(self, batch: Batch, output: Output) -> list[Localization]:
+        """Largest motion: per snippet, each grid cell's mean flow magnitude ``[T, g, g]``."""
+        maps = cell_motion(batch.motion_desc).numpy()
+        return [Localization(heatmaps=m) for m in maps]
+
+
+def cell_motion(motion_desc: torch.Tensor, orientations: int = 8, magnitudes: int = 4
+                ) -> torch.Tensor:
+    """``motion_desc [..., g²·(o+m) + (o+m) + 4]`` → mean flow magnitude per cell ``[..., g, g]``:
+    a cell's orientation histogram is magnitude-weighted and shares of its pixels, so its sum
+    is the cell's mean magnitude (:mod:`wsvad.backbones.motion`).
+
+    Example:
+        >>> d = torch.zeros(208); d[5 * 12:5 * 12 + 8] = 0.5     # cell 5 = row 1, col 1
+        >>> cell_motion(d)[1, 1].item(), cell_motion(d).sum().item()
+        (4.0, 4.0)
+    """
+    per = orientations + magnitudes
+    g = int(round(((motion_desc.shape[-1] - per - 4) / per) ** 0.5))
+    cells = motion_desc[..., :g * g * per].reshape(*motion_desc.shape[:-1], g * g, per)
+    return cells[..., :orientations].sum(-1).reshape(*motion_desc.shape[:-1], g, g)
 
 
 @register

@@ -22,11 +22,14 @@ class NonLocal1d(nn.Module):
         self.phi = nn.Conv1d(channels, inner, 1)
         self.out = nn.Sequential(nn.Conv1d(inner, channels, 1), nn.BatchNorm1d(channels))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, return_map: bool = False):
+        """``x [N, C, T]`` → same shape; with ``return_map`` also the attention ``M [N, T, T]``
+        (row m: how much position m draws from each position n)."""
         g = self.g(x).transpose(1, 2)                        # [N, T, I]
         attn = self.theta(x).transpose(1, 2) @ self.phi(x)   # [N, T, T]  M = F^(c1) F^(c2)ᵀ
-        y = (attn / x.shape[-1]) @ g                          # [N, T, I]
-        return x + self.out(y.transpose(1, 2))
+        attn = attn / x.shape[-1]
+        out = x + self.out((attn @ g).transpose(1, 2))
+        return (out, attn) if return_map else out
 
 
 class RelationNetwork(nn.Module):
@@ -52,11 +55,15 @@ class RelationNetwork(nn.Module):
         self.fuse = nn.Sequential(nn.Conv1d(width, dim, 3, padding=1, bias=False), nn.ReLU(),
                                   nn.BatchNorm1d(dim))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, return_map: bool = False):
+        """``[N, T, D]`` → ``[N, T, D]``; with ``return_map`` also the non-local attention
+        ``[N, T, T]`` (SSRL's M, Sect. 4.5)."""
         h = x.transpose(1, 2)                                 # [N, D, T]
         parts = [conv(h) for conv in self.pyramid]
-        parts.append(self.attention(self.reduce(h)))
-        return (self.fuse(torch.cat(parts, dim=1)) + h).transpose(1, 2)
+        nl, attn = self.attention(self.reduce(h), return_map=True)
+        parts.append(nl)
+        out = (self.fuse(torch.cat(parts, dim=1)) + h).transpose(1, 2)
+        return (out, attn) if return_map else out
 
 
 class SnippetClassifier(nn.Module):

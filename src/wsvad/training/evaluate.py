@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from wsvad.data.groundtruth import read_boxes
 from wsvad.data.spec import FeatureDataset, load_dataset
 from wsvad.data.streams import load_streams
@@ -118,7 +120,7 @@ def spatial_metrics(scores: VideoScores, ds: FeatureDataset) -> dict[str, Any]:
     abnormal test videos (:mod:`wsvad.evaluation.spatial`)."""
     gt = read_boxes(ds.spec.boxes)
     clip = ds.spec.snippet_frames
-    hits, masses, slocs = [], [], []
+    hits, masses, slocs, centre, uniform = [], [], [], [], []
     for name, loc in scores.localization.items():
         boxes = gt.get(name)
         if not boxes or ds.frame_labels[name].max() == 0:
@@ -128,6 +130,11 @@ def spatial_metrics(scores: VideoScores, ds: FeatureDataset) -> dict[str, Any]:
             h, m = heatmap_scores(loc.heatmaps, boxes, clip, size, loc.region)
             hits += h
             masses += m
+            # the same frames scored by a flat map: its peak is the frame centre, its mass in
+            # the boxes their share of the frame — the floor every heat map must clear
+            h, m = heatmap_scores(np.ones((len(loc.heatmaps), 1, 1)), boxes, clip, size)
+            centre += h
+            uniform += m
         track = None
         if loc.tubes:
             track = {int(r[0]): tuple(r[1:5]) for r in loc.tubes[0].boxes}
@@ -142,7 +149,9 @@ def spatial_metrics(scores: VideoScores, ds: FeatureDataset) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if hits:
         out.update(pointing_accuracy=float(sum(hits) / len(hits)),
-                   heatmap_mass_in_boxes=float(sum(masses) / len(masses)))
+                   heatmap_mass_in_boxes=float(sum(masses) / len(masses)),
+                   pointing_accuracy_centre=float(sum(centre) / len(centre)),
+                   heatmap_mass_uniform=float(sum(uniform) / len(uniform)))
     if slocs:
         out.update(s_loc=float(sum(slocs) / len(slocs)), **localisation_summary(slocs))
     return out

@@ -208,6 +208,39 @@ def optimise(model: methods.Method, setup: Setup, out: Path, seed: int, val_ever
     return st
 
 
+def optimise_stages(model: methods.Method, setup: Setup, out: Path, seed: int, val_every: int,
+                    patience: int | None, resume: bool, max_minutes: float | None, smooth: int,
+                    progress: bool) -> Progress:
+    """:func:`optimise` once per stage of the method (most have one; SSRL adds a patch scale per
+    stage). Each stage starts from the previous stage's validation-chosen checkpoint, keeps its
+    resume state in ``stages/<s>/`` and gets its own ``max_minutes``; the run's history
+    concatenates the stages (rows carry ``stage``) and the final model is the last stage's
+    choice."""
+    n = model.stage_count()
+    if n == 1:
+        return optimise(model, setup, out, seed, val_every, patience, resume, max_minutes,
+                        smooth, progress)
+    total = Progress()
+    for stage in range(1, n + 1):
+        model.begin_stage(stage)
+        where = out / "stages" / str(stage)
+        where.mkdir(parents=True, exist_ok=True)
+        tqdm.write(f"stage {stage}/{n}")
+        st = optimise(model, setup, where, seed, val_every, patience,
+                      resume and (where / "resume.json").is_file(), max_minutes, smooth,
+                      progress)
+        if st.best_state is not None:
+            model.load_state_dict(st.best_state)
+        offset = total.iteration
+        for row in st.history:
+            total.history.append({**row, "stage": stage, "iteration": row["iteration"] + offset})
+        total.iteration += st.iteration
+        total.best = None if st.best is None else {**st.best, "stage": stage}
+        total.best_iteration = offset + (st.best_iteration or st.iteration)
+        total.best_state = copy.deepcopy(model.state_dict())
+    return total
+
+
 def _select(model: methods.Method, val: BagSet, row: dict, st: Progress, smooth: int) -> None:
     row.update(validate(model, val))
     recent = [h["val_video_auc"] for h in st.history if "val_video_auc" in h]
@@ -275,8 +308,8 @@ def train(data: str | Path | DatasetSpec | FeatureDataset, method: str, out: str
                 "data": str(ds.spec.path) if ds.spec.path else None}
     write_text(out / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
     if model.trains:
-        st = optimise(model, setup, out, seed, val_every, patience, resume, max_minutes,
-                      smooth, progress)
+        st = optimise_stages(model, setup, out, seed, val_every, patience, resume, max_minutes,
+                             smooth, progress)
     else:
         st = Progress()
         if setup.val is not None:
@@ -321,5 +354,6 @@ def finish(model: methods.Method, setup: Setup, out: Path, st: Progress, thresho
     return metrics
 
 
-__all__ = ["TrainResult", "calibrate_run_threshold", "optimise", "prepare", "train",
+__all__ = ["TrainResult", "calibrate_run_threshold", "optimise", "optimise_stages", "prepare",
+           "train",
            "validate"]

@@ -1,0 +1,303 @@
+"""``ssrl`` — Li et al., "Scale-Aware Spatio-Temporal Relation Learning for Video Anomaly
+Detection" (ECCV'22).
+
+Per snippet t and patch scale r (grids 2×3, 3×5, 4×7 of the frame; the whole frame is the
+clip feature): patch features ``χ [P, Dp]`` → **PSR** (the relation network of RTFM applied
+along the patch axis: dilated convs 1/2/4 + non-local block + residual, Eq. 1–3) → **MPA**
+(rearranged to the ``R × C`` grid, Conv2d 3×3 stride 2 Dp → Dp/2 + ReLU + BN, flattened, FC →
+D + ReLU) → the scales summed (φ'_t) and added to every crop of the clip feature → **VTR**
+(RTFM's temporal relation network, Eq. 4–6) → dropout 0.7 → classifier 512-128-1. Losses
+(Eq. 7–10) are RTFM's: BCE on the top-k (k = 3) snippets by feature magnitude +
+λ_fm = 1e-4 · magnitude ranking (margin 100) + λ1 = 8e-3 · sparsity + λ2 = 8e-4 · smoothness;
+Adam 1e-3, weight decay 5e-4 (paper Sect. 4.2). The loss *forms* follow the official code, as
+RTFM's ``official`` variant (``--set variant=paper`` for the paper's hinge and ℓ1 forms).
+
+**Step-by-step training** (Sect. 4.2, ``staged``, default on): stage 1 is RTFM on the clip
+features (VTR + classifier); stage s ≥ 2 adds scale s − 1 (2×3, then 3×5, then 4×7). Each
+stage runs up to ``iterations`` steps, its checkpoint is chosen on the validation videos, and the
+next stage starts **from that checkpoint** (the official code builds every stage from scratch
+and never loads the previous one; not copied). ``finetune`` says what trains after stage 1:
+``branch`` (default) — only the newly added scale's PSR + MPA, everything learned before frozen
+(BatchNorm statistics included), the step-by-step reading of the paper; ``patches`` — every
+active scale's PSR + MPA, the VTR and classifier frozen (the official code's ``train_part``
+parameter groups); ``all`` — every active part fine-tunes. ``staged=false`` trains all scales
+jointly from the start (the paper calls that hard to optimise). ``share_psr`` — one PSR for
+every scale (paper Table 1 "share parameters").
+
+``localize`` (Sect. 4.5): for each active scale, the PSR non-local attention M ``[P, P]`` of
+each snippet, column sums w'_n = Σ_m w_{m,n}, min–max normalised, rearranged to the grid; the
+scales are averaged on a common grid (rows × cols = least common multiples) → ``[T, h, w]``.
+
+Deviations, each named:
+
+* patch features — ours are EfficientNet-Lite0 (1280-d) tiles, by default region-pooled from
+  one high-resolution pass (``wsvad extract --patches``; ``--patch-mode tiles`` is SSRL's way);
+  the clip feature is appearance + motion (1488-d), so MPA's FC maps Dp = 1280 → D = 1488;
+* inputs — standardised on normal training snippets (``z``, as our RTFM): the clip features
+  and, separately for each scale, the patch features (:mod:`wsvad.methods.inputs`);
+* MPA stride — the paper says stride 2 (default); the official code uses stride 1
+  (``--set mpa_stride=1``: a 2×3 grid keeps 6 cells, 3×5 → 3, 4×7 → 10). Padding 1 for grids
+  with fewer than 3 rows or columns (the official code pads only the 2×3 grid), so every grid
+  gives at least one cell; the official code's dropout on the 4×7 branch is not applied;
+* attention — the official (RTFM) non-local block divides by the patch count instead of the
+  paper's softmax (Eq. 1); we share RTFM's block, so M is that block's matrix;
+* ``psr_dim`` (off by default) — a linear projection of the patch features to ``psr_dim``
+  before PSR, so PSR and MPA run at that width: at the paper's width a Ped2 step (8 videos)
+  takes 4.9 s on 2 CPU cores, at ``psr_dim=256`` 0.53 s; the measurements in the README use 256.
+
+Parameters (``wsvad info --method ssrl``, I3D 2048-d, 10 crops): 166.8M with the paper's
+stride 2, 192.0M with the official stride 1 — paper Table 6 gives 191M, so its count is the
+official code's; ``share_psr``: 119.6M / 144.8M (Table 6: 136M).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from wsvad.data.batch import Batch
+from wsvad.errors import ConfigError, DataError
+from wsvad.methods.base import Localization, register
+from wsvad.methods.blocks import RelationNetwork, xavier_init
+from wsvad.methods.inputs import InputNorm
+from wsvad.methods.rtfm import RTFM, RTFMConfig
+
+
+@dataclass
+class SSRLConfig(RTFMConfig):
+    scales: str = "2x3,3x5,4x7"     # patch grids, coarse to fine: the order stages add them in
+    staged: bool = True
+    finetune: str = "branch"        # after stage 1: "branch" | "patches" | "all" (docstring)
+    share_psr: bool = False
+    mpa_stride: int = 2             # paper: 2; official code: 1
+    psr_dim: int | None = None      # None: PSR at the patch width (paper); N: project to N first
+    weight_decay: float | None = 5e-4   # type: ignore[assignment]  # paper Sect. 4.2
+
+    RANGES = {**RTFMConfig.RANGES, "mpa_stride": (1, 2, True, True),
+              "psr_dim": (4, None, True, False)}
+    CHOICES = {**RTFMConfig.CHOICES, "finetune": ("branch", "patches", "all")}
+
+    @property
+    def grids(self) -> list[tuple[int, int]]:
+        out = []
+        for part in str(self.scales).split(","):
+            try:
+                r, c = (int(v) for v in part.strip().lower().split("x"))
+            except ValueError as exc:
+                raise ConfigError(f"ssrl scales={self.scales!r}: expected grids like "
+                                  "'2x3,3x5,4x7'") from exc
+            if r < 1 or c < 1:
+                raise ConfigError(f"ssrl scales: grid {part!r} must have positive sides")
+            out.append((r, c))
+        return out
+
+    def validate(self) -> None:
+        super().validate()
+        if len(set(self.grids)) != len(self.grids):
+            raise ConfigError(f"ssrl scales={self.scales!r} repeats a grid")
+
+
+class PatchAggregation(nn.Module):
+    """MPA for one scale: ``[N, P, Dp]`` (row-major over an R × C grid) → ``[N, D]``."""
+
+    def __init__(self, grid: tuple[int, int], dp: int, d: int, stride: int):
+        super().__init__()
+        self.grid = grid
+        pad = 1 if min(grid) < 3 else 0
+        self.conv = nn.Sequential(nn.Conv2d(dp, dp // 2, 3, stride, pad), nn.ReLU(),
+                                  nn.BatchNorm2d(dp // 2))
+        rows, cols = ((g + 2 * pad - 3) // stride + 1 for g in grid)
+        self.fc = nn.Sequential(nn.Linear(dp // 2 * rows * cols, d), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, dp = x.shape
+        grid = x.transpose(1, 2).reshape(n, dp, *self.grid)
+        return self.fc(self.conv(grid).flatten(1))
+
+
+def grid_name(grid: tuple[int, int]) -> str:
+    return f"{grid[0]}x{grid[1]}"
+
+
+@register
+class SSRL(RTFM):
+    """Scale-aware spatio-temporal relation learning (stage s = 1 + number of active scales).
+
+    Example:
+        >>> import torch; from wsvad.data import Batch
+        >>> m = SSRL(64, SSRLConfig.build({"batch_size": 2, "scales": "2x3"}))
+        >>> b = Batch(torch.rand(4, 1, 8, 64), torch.tensor([0., 0., 1., 1.]),
+        ...           patches={"2x3": torch.rand(4, 8, 6, 32)})
+        >>> m(b).scores.shape, m.localize(b, m(b))[0].heatmaps.shape
+        (torch.Size([4, 8]), (8, 2, 3))
+    """
+
+    name = "ssrl"
+    Config = SSRLConfig
+    needs = ("features", "patches")
+    paper = "Li et al., ECCV 2022"
+
+    def __init__(self, dim: int, cfg: SSRLConfig, parts: tuple[tuple[str, int], ...] = (),
+                 patch_dim: int | None = None):
+        super().__init__(dim, cfg, parts)
+        self.grids = cfg.grids
+        self.patch_dim = patch_dim
+        self.register_buffer("active", torch.tensor(len(self.grids)))
+        if patch_dim is not None:
+            self._build(patch_dim)
+
+    def _build(self, dp: int) -> None:
+        """The patch branches, once the patch width is known (first batch or checkpoint)."""
+        cfg = self.cfg
+        if dp % 4:
+            raise DataError(f"ssrl: patch feature width {dp} must be divisible by 4")
+        self.patch_dim = dp
+        width = cfg.psr_dim or dp
+        if width % 4:
+            raise DataError(f"ssrl: psr_dim {width} must be divisible by 4")
+        names = [grid_name(g) for g in self.grids]
+        self.project = nn.ModuleDict({n: nn.Linear(dp, width) for n in names}) \
+            if cfg.psr_dim else None
+        shared = RelationNetwork(width) if cfg.share_psr else None
+        self.psr = nn.ModuleDict({n: shared or RelationNetwork(width) for n in names})
+        self.mpa = nn.ModuleDict({n: PatchAggregation(g, width, self.dim, cfg.mpa_stride)
+                                  for n, g in zip(names, self.grids, strict=True)})
+        self.patch_norm = nn.ModuleDict({n: InputNorm(dp, cfg.input_norm) for n in names})
+        for module in (self.psr, self.mpa, self.project):
+            if module is not None:
+                xavier_init(module)
+        self._freeze()
+
+    def load_state_dict(self, state, strict: bool = True, assign: bool = False):
+        key = next((k for k in state if k.startswith("patch_norm.") and k.endswith(".mean")),
+                   None)
+        if self.patch_dim is None and key is not None:
+            self._build(int(state[key].shape[0]))
+        return super().load_state_dict(state, strict, assign)
+
+    # -- stages ------------------------------------------------------------------------------
+    def stage_count(self) -> int:
+        return len(self.grids) + 1 if self.cfg.staged else 1
+
+    def begin_stage(self, stage: int) -> None:
+        """Stage 1: clip features only; stage s: scales 1 … s−1 active, the earlier parts frozen
+        when ``finetune='branch'``."""
+        self._stage = stage if self.cfg.staged else None
+        self.active.fill_(stage - 1 if self.cfg.staged else len(self.grids))
+        self._freeze()
+
+    def _freeze(self) -> None:
+        stage = getattr(self, "_stage", None)
+        mode = self.cfg.finetune if stage is not None and stage > 1 else "all"
+        for p in self.parameters():
+            p.requires_grad_(mode == "all")
+        if mode == "all" or self.patch_dim is None:
+            return
+        scales = [grid_name(self.grids[stage - 2])] if mode == "branch" else \
+            self.active_scales()
+        for name in scales:
+            for module in (self.psr[name], self.mpa[name],
+                           self.project[name] if self.project is not None else None):
+                for p in (module.parameters() if module is not None else ()):
+                    p.requires_grad_(True)
+
+    def train(self, mode: bool = True):
+        """Frozen parts stay in eval mode (their BatchNorm statistics do not drift)."""
+        super().train(mode)
+        if mode:
+            for m in self.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm) and \
+                        not any(p.requires_grad for p in m.parameters()):
+                    m.eval()
+        return self
+
+    def optimizer(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam([p for p in self.parameters() if p.requires_grad],
+                                lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+
+    # -- inputs ------------------------------------------------------------------------------
+    def active_scales(self) -> list[str]:
+        return [grid_name(g) for g in self.grids[:int(self.active)]]
+
+    def _patches(self, batch: Batch, name: str) -> torch.Tensor:
+        have = batch.patches or {}
+        if name not in have:
+            raise DataError(f"ssrl needs the {name} patch grid (stream 'patches_{name}'); the "
+                            f"data has {sorted(have) or 'no patches'} — extract with "
+                            "`wsvad extract --patches`, or set scales=… to the grids you have")
+        p = have[name]
+        if self.patch_dim is None:
+            self._build(p.shape[-1])
+        return self.patch_norm[name](p)
+
+    def _relate(self, batch: Batch, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """PSR of one scale: ``[B·T, P, Dp]`` enhanced patches and attention ``[B·T, P, P]``."""
+        p = self._patches(batch, name)
+        b, t, n, dp = p.shape
+        grid = dict(zip(map(grid_name, self.grids), self.grids, strict=True))[name]
+        if n != grid[0] * grid[1]:
+            raise DataError(f"ssrl: patches_{name} has {n} patches per snippet, expected "
+                            f"{grid[0] * grid[1]}")
+        x = p.reshape(b * t, n, dp)
+        if self.project is not None:
+            x = self.project[name](x)
+        return self.psr[name](x, return_map=True)
+
+    def inputs(self, batch: Batch) -> torch.Tensor:
+        """Clip features ``[B, C, T, D]`` plus φ'_t = Σ_r MPA_r(PSR_r(χ_t^r)) on every crop."""
+        x = super().inputs(batch)
+        b, _, t, d = x.shape
+        for name in self.active_scales():
+            enhanced, _ = self._relate(batch, name)
+            x = x + self.mpa[name](enhanced).view(b, 1, t, d)
+        return x
+
+    @torch.no_grad()
+    def fit(self, videos) -> None:
+        """Clip-feature statistics (base class), then each scale's patch statistics, from the
+        normal training videos."""
+        super().fit(videos)
+        moments: dict[str, list] = {}
+        for b in videos():
+            if self.patch_dim is None and b.patches:
+                self._build(next(iter(b.patches.values())).shape[-1])
+            if float(b.label[0]) > 0.5 or not b.patches or self.cfg.input_norm == "none":
+                continue
+            for name in (grid_name(g) for g in self.grids):
+                if name not in b.patches:
+                    continue
+                x = b.patches[name].reshape(-1, b.patches[name].shape[-1]).double()
+                m = moments.setdefault(name, [0, 0.0, 0.0])
+                m[0], m[1], m[2] = m[0] + len(x), m[1] + x.sum(0), m[2] + (x * x).sum(0)
+        for name, (n, s1, s2) in moments.items():
+            self.patch_norm[name].fit_moments(n, s1, s2, (("patches", len(s1)),))
+
+    # -- where ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def localize(self, batch: Batch, output) -> list[Localization] | None:
+        """Per video ``[T, h, w]`` heat maps from the PSR attention (paper Sect. 4.5)."""
+        scales = self.active_scales()
+        if not scales:
+            return None
+        was = self.training
+        self.eval()
+        grids = dict(zip(map(grid_name, self.grids), self.grids, strict=True))
+        rows = math.lcm(*(grids[n][0] for n in scales))
+        cols = math.lcm(*(grids[n][1] for n in scales))
+        b, t = batch.features.shape[0], batch.features.shape[2]
+        total = torch.zeros(b * t, rows, cols)
+        for name in scales:
+            _, attn = self._relate(batch, name)
+            w = attn.sum(1)                                         # w'_n = Σ_m w_{m,n}
+            lo, hi = w.min(1, keepdim=True).values, w.max(1, keepdim=True).values
+            w = (w - lo) / (hi - lo).clamp_min(1e-12)
+            r, c = grids[name]
+            w = w.view(-1, r, c).repeat_interleave(rows // r, 1).repeat_interleave(cols // c, 2)
+            total += w
+        self.train(was)
+        maps = (total / len(scales)).view(b, t, rows, cols).numpy()
+        return [Localization(heatmaps=np.ascontiguousarray(maps[i])) for i in range(b)]

@@ -1,0 +1,180 @@
+"""SSRL: staged training that really loads each stage, freezing, heat maps from the PSR
+attention (hand-computed), patch features from both extraction paths, and learning on a
+generated store whose anomaly lives in one tile only (the whole-frame feature is pure noise)."""
+
+import numpy as np
+import pytest
+import torch
+
+from wsvad import methods
+from wsvad.backbones.video_encoder import EncodedVideo
+from wsvad.contract import FeatureContract, StreamSpec
+from wsvad.data import Batch
+from wsvad.errors import ConfigError, DataError
+from wsvad.features.store import FeatureStoreWriter
+from wsvad.methods.ssrl import SSRL
+from wsvad.training import load_checkpoint, train
+
+GRIDS = ((2, 3), (3, 5))
+
+
+def _patch_store(root, n_train=40, n_test=20, t=12, d=16, dp=8, seed=0):
+    """Features: noise. Abnormal videos: for snippets [a, a+4) one fixed tile of each grid is
+    shifted by +5 in its first four dims (the same spot of the frame in both grids)."""
+    rng = np.random.default_rng(seed)
+    streams = (StreamSpec("features", (1, d)),
+               *(StreamSpec(f"patches_{r}x{c}", (r * c, dp), "float16", grid=(r, c))
+                 for r, c in GRIDS))
+    w = FeatureStoreWriter(root / "store", FeatureContract(dim=d, crops=1, streams=streams))
+    names, labels, gt, spots = [], [], {}, {}
+    for i in range(n_train + n_test):
+        name, y = f"v{i:03d}", int(i % 2)
+        s = {"features": rng.normal(size=(t, 1, d)).astype(np.float32)}
+        fx, fy = rng.uniform(0.05, 0.95, size=2)          # where the anomaly is, as fractions
+        a = int(rng.integers(0, t - 4))
+        for r, c in GRIDS:
+            p = rng.normal(size=(t, r * c, dp)).astype(np.float32)
+            if y:
+                p[a:a + 4, int(fy * r) * c + int(fx * c), :4] += 5.0
+            s[f"patches_{r}x{c}"] = p.astype(np.float16)
+        w.write(name, EncodedVideo(s, frames=16 * t, fps=25.0, snippets=t))
+        names.append(name)
+        labels.append(y)
+        frames = np.zeros(16 * t, np.uint8)
+        if y:
+            frames[16 * a:16 * (a + 4)] = 1
+        gt[name] = frames
+        spots[name] = (fx, fy, a)
+    w.finalize()
+    (root / "train.txt").write_text("\n".join(names[:n_train]) + "\n")
+    (root / "test.txt").write_text("\n".join(names[n_train:]) + "\n")
+    (root / "labels.csv").write_text("name,label\n" + "".join(f"{n},{y}\n" for n, y in
+                                                               zip(names, labels, strict=True)))
+    np.savez(root / "gt.npz", **{n: gt[n] for n in names[n_train:]})
+    (root / "spec.yaml").write_text("format: store\nfeature_dir: store\ntrain_list: train.txt\n"
+                                    "test_list: test.txt\nlabels: labels.csv\ngt: gt.npz\n")
+    return root / "spec.yaml", spots
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return _patch_store(tmp_path_factory.mktemp("ssrl"))
+
+
+def _batch(b=4, t=6, d=16, dp=8, grids=GRIDS):
+    torch.manual_seed(0)
+    return Batch(torch.rand(b, 1, t, d), torch.tensor([0.0, 0.0, 1.0, 1.0][:b]),
+                 patches={f"{r}x{c}": torch.rand(b, t, r * c, dp) for r, c in grids})
+
+
+def test_stage_one_is_rtfm_on_the_clip_features_and_patches_are_ignored():
+    m = methods.create("ssrl", dim=16, scales="2x3,3x5").eval()
+    m.begin_stage(1)
+    batch = _batch()
+    other = Batch(batch.features, batch.label,
+                  patches={k: v + 5 for k, v in batch.patches.items()})
+    torch.testing.assert_close(m.predict(batch).scores, m.predict(other).scores)
+    assert m.localize(batch, m.predict(batch)) is None      # nothing spatial in stage 1
+    m.begin_stage(2)
+    assert not torch.allclose(m.predict(batch).scores, m.predict(other).scores)
+
+
+def test_branch_stages_train_only_the_new_scale_and_keep_frozen_batchnorm():
+    m = methods.create("ssrl", dim=16, scales="2x3,3x5")
+    m(_batch())                                              # builds the patch branches
+    m.begin_stage(3)
+    trainable = {n.split(".")[0] + "." + n.split(".")[1] for n, p in m.named_parameters()
+                 if p.requires_grad}
+    assert trainable == {"psr.3x5", "mpa.3x5"}
+    m.train()
+    assert not m.temporal.pyramid[0][2].training             # frozen VTR BatchNorm
+    assert m.mpa["3x5"].conv[2].training                     # the new branch's BatchNorm
+    before = m.temporal.pyramid[0][2].running_mean.clone()
+    m(_batch())
+    torch.testing.assert_close(m.temporal.pyramid[0][2].running_mean, before)
+    names = {id(p) for g in m.optimizer().param_groups for p in g["params"]}
+    assert names == {id(p) for p in m.parameters() if p.requires_grad}
+    m2 = methods.create("ssrl", dim=16, scales="2x3,3x5", finetune="all")
+    m2(_batch())
+    m2.begin_stage(3)
+    assert all(p.requires_grad for p in m2.parameters())
+
+
+def test_heatmap_is_the_column_sum_of_the_attention_averaged_over_scales(monkeypatch):
+    m = methods.create("ssrl", dim=16, scales="2x3,3x5").eval()
+    batch = _batch(b=1, t=1)
+    m(batch)
+    attn = {"2x3": torch.zeros(1, 6, 6), "3x5": torch.zeros(1, 15, 15)}
+    attn["2x3"][0, :, 4] = 1.0            # every patch attends to patch 4: row 1, col 1
+    attn["2x3"][0, 0, 0] = 0.5            # column sums: 0.5 at patch 0, 6 at patch 4
+    attn["3x5"][0, :, 14] = 2.0           # bottom-right of the 3×5 grid
+    monkeypatch.setattr(SSRL, "_relate", lambda self, b, name: (None, attn[name]))
+    hm = m.localize(batch, None)[0].heatmaps
+    assert hm.shape == (1, 6, 15)         # lcm(2, 3) × lcm(3, 5)
+    # 2×3 map normalised: patch 4 → 1, patch 0 → 0.5/6, others 0; 3×5: patch 14 → 1
+    expect = np.zeros((6, 15))
+    expect[3:6, 5:10] += 1.0
+    expect[0:3, 0:5] += 0.5 / 6
+    expect[4:6, 12:15] += 1.0
+    np.testing.assert_allclose(hm[0], expect / 2, atol=1e-6)
+
+
+def test_bad_patches_and_config_are_clear_errors():
+    m = methods.create("ssrl", dim=16, scales="2x3,4x7")
+    with pytest.raises(DataError, match="needs the 4x7 patch grid.*--patches"):
+        m(_batch())
+    with pytest.raises(ConfigError, match="expected grids like"):
+        methods.create("ssrl", dim=16, scales="2by3")
+    with pytest.raises(ConfigError, match="mpa_stride=3 is out of range"):
+        methods.create("ssrl", dim=16, mpa_stride=3)
+    bad = _batch()
+    bad.patches["2x3"] = bad.patches["2x3"][:, :, :5]
+    with pytest.raises(DataError, match="5 patches per snippet, expected 6"):
+        methods.create("ssrl", dim=16, scales="2x3")(bad)
+
+
+def test_staged_training_loads_each_stage_and_learns_a_one_tile_anomaly(store, tmp_path):
+    """The clip features are noise, so stage 1 (RTFM) cannot learn; the patch stages must.
+    With finetune=branch the VTR and classifier at the end are exactly stage 1's choice —
+    which holds only if each stage starts from the previous stage's checkpoint."""
+    torch.set_num_threads(2)
+    spec, spots = store
+    res = train(spec, "ssrl", tmp_path / "run",
+                {"scales": "2x3,3x5", "iterations": 60, "batch_size": 8, "psr_dim": 16},
+                seed=0, val_every=10, val_fraction=0.2, progress=False)
+    hist = res.metrics
+    stages = [h for h in __import__("json").loads((tmp_path / "run" / "history.json")
+                                                  .read_text())]
+    assert {h["stage"] for h in stages} == {1, 2, 3}
+    assert hist["frame_auc"] > 0.8, hist
+    model = load_checkpoint(tmp_path / "run" / "model")[0]
+    assert int(model.active) == 2
+    from safetensors.torch import load_file
+    stage1 = load_file(tmp_path / "run" / "stages" / "1" / "resume.safetensors")
+    key = "best.temporal.fuse.0.weight"
+    assert key in stage1, sorted(stage1)[:5]
+    torch.testing.assert_close(model.state_dict()["temporal.fuse.0.weight"], stage1[key])
+
+
+def test_heatmap_points_at_the_anomalous_tile(store, tmp_path):
+    spec, spots = store
+    res = train(spec, "ssrl", tmp_path / "run",
+                {"scales": "2x3,3x5", "iterations": 60, "batch_size": 8, "psr_dim": 16,
+                 "staged": "false"}, seed=0, val_every=10, val_fraction=0.2, progress=False)
+    assert res.metrics["frame_auc"] > 0.8
+    from wsvad.data import load_dataset
+    from wsvad.data.streams import load_streams
+    model = load_checkpoint(tmp_path / "run" / "model")[0]
+    ds = load_dataset(spec)
+    hits = []
+    for e in ds.test:
+        if not e.label:
+            continue
+        fx, fy, a = spots[e.name]
+        streams = load_streams(ds.source, e.name, ("features", "patches_2x3", "patches_3x5"))
+        _, out, batch = model.score_streams(streams, e.name)
+        hm = model.localize(batch, out)[0].heatmaps[a:a + 4].mean(0)
+        r, c = np.unravel_index(hm.argmax(), hm.shape)
+        hits.append(r * 2 // hm.shape[0] == int(fy * 2) and c * 3 // hm.shape[1] == int(fx * 3))
+    # the peak inside the 2×3 tile that holds the anomaly; chance 1/6
+    assert np.mean(hits) > 0.5, hits
