@@ -178,3 +178,43 @@ def test_heatmap_points_at_the_anomalous_tile(store, tmp_path):
         hits.append(r * 2 // hm.shape[0] == int(fy * 2) and c * 3 // hm.shape[1] == int(fx * 3))
     # the peak inside the 2×3 tile that holds the anomaly; chance 1/6
     assert np.mean(hits) > 0.5, hits
+
+
+def test_pooled_patches_one_pass_per_frame_and_recorded_in_the_contract():
+    from wsvad.backbones.video_encoder import VideoEncoder
+    from wsvad.detect.detector import encoder_for
+    from wsvad.errors import ContractMismatch
+    assert VideoEncoder("effnet-lite0", patch_size=96).pooled_size(240, 360) == (96, 160)
+    enc = VideoEncoder("effnet-lite0", patches=((2, 3), (4, 7)))   # short side 448
+    rng = np.random.default_rng(0)
+    clip = rng.integers(0, 255, (16, 120, 180, 3), dtype=np.uint8)
+    changed = clip.copy()
+    changed[:, :60, :60] = 0                                 # only the top-left window changes
+    a, b = (enc.session(batch_snippets=1).push(c) for c in (clip, changed))
+    assert a["patches_2x3"].shape == (1, 6, 1280) and a["patches_4x7"].shape == (1, 28, 1280)
+    assert a["patches_2x3"].dtype == np.float16
+    delta = np.linalg.norm(a["patches_2x3"][0].astype(np.float32)
+                           - b["patches_2x3"][0].astype(np.float32), axis=-1)
+    # each window pools its own region of the map: the change shows in window 0, and the far
+    # (bottom-right) window moves much less (receptive fields leak a little across borders)
+    assert delta.argmax() == 0 and delta[5] < 0.5 * delta[0], delta
+    c = enc.contract()
+    assert c.stream("patches_2x3").method == "pooled-448"
+    tiles = VideoEncoder("effnet-lite0", patches=((2, 3), (4, 7)), patch_mode="tiles")
+    with pytest.raises(ContractMismatch, match="patches_2x3.*'pooled-448'.*'tiles'"):
+        c.check_compatible(tiles.contract(), "run", "data")
+    again = encoder_for(c, None, "run")                      # detect rebuilds the same encoder
+    assert (again.patch_mode, again.patch_size) == ("pooled", 448)
+
+
+def test_info_counts_parameters_and_macs_and_share_psr_saves_two_psrs(capsys):
+    from wsvad.cli import main
+    from wsvad.methods.complexity import describe
+    full = describe("ssrl", dim=64, crops=1, segments=4)
+    shared = describe("ssrl", dim=64, crops=1, segments=4, share_psr=True)
+    psr = sum(p.numel() for p in methods.blocks.RelationNetwork(64).parameters())
+    assert full["parameters"] - shared["parameters"] == 2 * psr
+    # MACs of the clip path alone (stage 1 = RTFM) are below the full model's
+    assert describe("rtfm", dim=64, crops=1, segments=4)["macs_per_bag"] < full["macs_per_bag"]
+    assert main(["info", "--method", "ssrl", "--dim", "64", "--crops", "1", "--segments", "4"]) == 0
+    assert f"{full['parameters'] / 1e6:.1f}M parameters" in capsys.readouterr().out

@@ -207,7 +207,9 @@ class VideoEncoder:
         """``(height, width)`` of the ``pooled`` pass: short side ``patch_size``, aspect kept,
         both multiples of 32 (the backbone's stride). Example: Ped2 240×360 → (448, 672)."""
         scale = self.patch_size / min(h, w)
-        return (max(32, int(round(h * scale / 32)) * 32), max(32, int(round(w * scale / 32)) * 32))
+        def to32(v: float) -> int:
+            return max(32, int(v / 32 + 0.5) * 32)
+        return to32(h * scale), to32(w * scale)
 
     def _pooled_patches(self, clips: list[np.ndarray]) -> dict[str, np.ndarray]:
         """Every grid's ``[n, P, 1280]`` from one high-resolution pass per sampled frame."""
