@@ -106,8 +106,8 @@ def test_heatmap_is_the_column_sum_of_the_attention_averaged_over_scales(monkeyp
     m(batch)
     attn = {"2x3": torch.zeros(1, 6, 6), "3x5": torch.zeros(1, 15, 15)}
     attn["2x3"][0, :, 4] = 1.0            # every patch attends to patch 4: row 1, col 1
-    attn["2x3"][0, 0, 0] = 0.5            # column sums: 0.5 at patch 0, 6 at patch 4
-    attn["3x5"][0, :, 14] = 2.0           # bottom-right of the 3×5 grid
+    attn["2x3"][0, 0, 0] = 0.5            # column sums: 0.5 at patch 0, 6 at patch 4, median 0
+    attn["3x5"][0, :, 14] = -2.0          # bottom-right of the 3×5 grid, standing out below
     monkeypatch.setattr(SSRL, "_relate", lambda self, b, name: (None, attn[name]))
     hm = m.localize(batch, None)[0].heatmaps
     assert hm.shape == (1, 6, 15)         # lcm(2, 3) × lcm(3, 5)
@@ -218,3 +218,14 @@ def test_info_counts_parameters_and_macs_and_share_psr_saves_two_psrs(capsys):
     assert describe("rtfm", dim=64, crops=1, segments=4)["macs_per_bag"] < full["macs_per_bag"]
     assert main(["info", "--method", "ssrl", "--dim", "64", "--crops", "1", "--segments", "4"]) == 0
     assert f"{full['parameters'] / 1e6:.1f}M parameters" in capsys.readouterr().out
+
+
+def test_pointing_uses_the_centre_of_a_tile_shaped_peak():
+    """A heat map constant over one 2×3 tile points at the tile's centre: a box there is hit
+    (the first cell of the tile, the argmax, would sit in its top-left corner and miss)."""
+    from wsvad.evaluation.spatial import heatmap_scores
+    hm = np.zeros((1, 6, 15))
+    hm[0, 3:6, 5:10] = 1.0                       # bottom-middle tile of a 360×240 frame
+    hits, mass = heatmap_scores(hm, {0: [(170, 170, 190, 190)]}, clip=16, size=(360, 240))
+    assert hits == [1.0]
+    assert mass[0] == pytest.approx(20 * 20 / (120 * 120), abs=0.01)   # box area / tile area

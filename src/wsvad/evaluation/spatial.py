@@ -6,7 +6,7 @@ boxes). Heat maps: ``[T, h, w]`` per snippet over a ``region`` of the frame (fra
 width/height); snippet t covers frames ``[clip·t, clip·(t+1))``.
 
 * **pointing accuracy** — over the annotated anomalous frames, how often the heat map's peak
-  falls inside a ground-truth box;
+  (:func:`peak_cell`: the centre of the cells at the maximum) falls inside a ground-truth box;
 * **mass in boxes** — the share of the heat map's mass that lies inside the union of the boxes,
   averaged over those frames;
 * **S_loc** (Wu et al. 2021, Eq. 10, after Yamaguchi et al. 2017) — the mean per-frame IoU of a
@@ -46,6 +46,22 @@ def _cell_centres(h: int, w: int, region, size) -> tuple[np.ndarray, np.ndarray]
     return xs, ys
 
 
+def peak_cell(hm: np.ndarray) -> tuple[float, float]:
+    """``(row, col)`` of a heat map's peak, in (fractional) cell units: the mean position of the
+    cells that reach the maximum, so that a map that is constant over a tile (SSRL's scales, a
+    coarse grid upsampled) peaks at the tile's centre rather than its first cell.
+
+    Example:
+        >>> hm = np.zeros((4, 6)); hm[2:4, 3:6] = 1.0          # the bottom-right 2×3 tile
+        >>> peak_cell(hm)
+        (2.5, 4.0)
+    """
+    hm = np.asarray(hm, float)
+    top = hm.max()
+    rows, cols = np.nonzero(hm >= top - 1e-9 * max(abs(top), 1.0))
+    return float(rows.mean()), float(cols.mean())
+
+
 def _inside(x: float, y: float, boxes) -> bool:
     return any(b[0] <= x <= b[2] and b[1] <= y <= b[3] for b in boxes)
 
@@ -81,8 +97,10 @@ def heatmap_scores(heatmaps: np.ndarray, gt: Boxes, clip: int, size: tuple[int, 
         if not boxes or t >= t_max:
             continue
         hm = np.clip(np.asarray(heatmaps[t], float), 0, None)
-        r, c = np.unravel_index(int(hm.argmax()), hm.shape)
-        hits.append(float(_inside(xs[c], ys[r], boxes)))
+        r, c = peak_cell(hm)
+        x = np.interp(c, np.arange(w), xs)
+        y = np.interp(r, np.arange(h), ys)
+        hits.append(float(_inside(x, y, boxes)))
         total = hm.sum()
         masses.append(float((hm * _coverage(h, w, region, size, boxes)).sum() / total)
                       if total > 0 else 0.0)

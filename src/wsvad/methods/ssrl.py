@@ -25,8 +25,13 @@ jointly from the start (the paper calls that hard to optimise). ``share_psr`` �
 every scale (paper Table 1 "share parameters").
 
 ``localize`` (Sect. 4.5): for each active scale, the PSR non-local attention M ``[P, P]`` of
-each snippet, column sums w'_n = Σ_m w_{m,n}, min–max normalised, rearranged to the grid; the
+each snippet, column sums w'_n = Σ_m w_{m,n} — taken as |w'_n − median_n w'_n|, because RTFM's
+block has no softmax and a highlighted column can stand out with either sign —, min–max
+normalised, rearranged to the grid; the
 scales are averaged on a common grid (rows × cols = least common multiples) → ``[T, h, w]``.
+``heatmap=deviation`` (not in the paper) uses instead each patch's distance from normal: the
+norm of its feature standardised on the normal training patches (the statistics SSRL's input
+normalisation fits) — on Ped2 the attention map points no better than the frame centre (README).
 
 Deviations, each named:
 
@@ -75,11 +80,13 @@ class SSRLConfig(RTFMConfig):
     share_psr: bool = False
     mpa_stride: int = 2             # paper: 2; official code: 1
     psr_dim: int | None = None      # None: PSR at the patch width (paper); N: project to N first
+    heatmap: str = "attention"      # where: "attention" (paper Sect. 4.5) | "deviation"
     weight_decay: float | None = 5e-4   # type: ignore[assignment]  # paper Sect. 4.2
 
     RANGES = {**RTFMConfig.RANGES, "mpa_stride": (1, 2, True, True),
               "psr_dim": (4, None, True, False)}
-    CHOICES = {**RTFMConfig.CHOICES, "finetune": ("branch", "patches", "all")}
+    CHOICES = {**RTFMConfig.CHOICES, "finetune": ("branch", "patches", "all"),
+               "heatmap": ("attention", "deviation")}
 
     @property
     def grids(self) -> list[tuple[int, int]]:
@@ -291,8 +298,14 @@ class SSRL(RTFM):
         b, t = batch.features.shape[0], batch.features.shape[2]
         total = torch.zeros(b * t, rows, cols)
         for name in scales:
-            _, attn = self._relate(batch, name)
-            w = attn.sum(1)                                         # w'_n = Σ_m w_{m,n}
+            if self.cfg.heatmap == "deviation":          # ‖standardised patch feature‖
+                w = self._patches(batch, name).norm(dim=-1).reshape(b * t, -1)
+            else:
+                _, attn = self._relate(batch, name)
+                w = attn.sum(1)                                     # w'_n = Σ_m w_{m,n}
+                # M has no softmax here (RTFM's block), so a highlighted column may stand out
+                # by sign either way: the distance from the typical column sum
+                w = (w - w.median(1, keepdim=True).values).abs()
             lo, hi = w.min(1, keepdim=True).values, w.max(1, keepdim=True).values
             w = (w - lo) / (hi - lo).clamp_min(1e-12)
             r, c = grids[name]
