@@ -69,8 +69,8 @@ def describe(name: str, dim: int = 2048, patch_dim: int | None = None, crops: in
     — random inputs, since only shapes matter. The default is the published I3D setting.
 
     Example:
-        >>> describe("mil", dim=64, crops=1, segments=8)["parameters"]
-        41089
+        >>> describe("mil", dim=64, crops=1, segments=8)["parameters"]  # 64·512+512+512·32+32+33
+        49729
     """
     from wsvad import methods
     model = methods.create(name, dim=dim, **overrides).eval()
