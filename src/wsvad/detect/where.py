@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from wsvad.detect.events import Event
+from wsvad.evaluation.spatial import peak_cell
 from wsvad.methods.base import Localization
 
 
@@ -27,12 +28,13 @@ def heatmap_peak(loc: Localization, t0: int, t1: int, size: tuple[int, int] | No
         {'snippet': 1, 'x': 0.875, 'y': 0.75, 'value': 1.0, 'x_px': 350, 'y_px': 150}
     """
     hm = np.asarray(loc.heatmaps[t0:max(t1, t0 + 1)], float)
-    t, r, c = np.unravel_index(int(hm.argmax()), hm.shape)
+    t = int(np.unravel_index(int(hm.argmax()), hm.shape)[0])
+    r, c = peak_cell(hm[t])                   # the centre of a tile-shaped peak, as evaluated
     x0, y0, x1, y1 = loc.region
     x = x0 + (c + 0.5) / hm.shape[2] * (x1 - x0)
     y = y0 + (r + 0.5) / hm.shape[1] * (y1 - y0)
     out = {"snippet": int(t0 + t), "x": round(float(x), 4), "y": round(float(y), 4),
-           "value": round(float(hm[t, r, c]), 4)}
+           "value": round(float(hm[t].max()), 4)}
     if size is not None:
         out.update(x_px=int(round(x * size[0])), y_px=int(round(y * size[1])))
     return out
