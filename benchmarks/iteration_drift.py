@@ -29,10 +29,13 @@ def drift(method: str, segs: np.ndarray, labels: np.ndarray, iterations: int, wi
     model = methods.create(method, dim=segs.shape[-1])
     if not model.trains:
         return {"method": method, "skipped": "training-free"}
+    extra = sorted(set(model.needs) - {"features"})
+    if extra:   # the generated segments are clip features only
+        return {"method": method, "skipped": f"needs streams {extra} (ssrl: ssrl_throughput.py)"}
     torch.set_flush_denormal(flush)
     opt = model.optimizer()
     bagset, bags = bags_of(segs, labels, model.cfg.batch_size)
-    times = timed_steps(model, opt, bags, iterations)
+    times = timed_steps(model, opt, bags.next, iterations)
     bagset.close()
     start, end = np.median(times[:window]), np.median(times[-window:])
     return {"method": method, "flush_denormal": flush, "iterations": iterations,

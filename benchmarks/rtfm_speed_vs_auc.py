@@ -13,12 +13,12 @@ training videos picks the checkpoint), then the test set is scored once. Writes 
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
 import numpy as np
+from steps import benchmark_parser  # benchmarks/steps.py
 
 from wsvad.contract import FeatureContract
 from wsvad.data.readers import MemorySource
@@ -52,13 +52,10 @@ def build(n_train: int, n_test: int, crops: int, dim: int, seed: int) -> Feature
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    p = benchmark_parser(__doc__)
     p.add_argument("--minutes", type=float, default=12.0)
     p.add_argument("--train", type=int, default=1610)
     p.add_argument("--test", type=int, default=290)
-    p.add_argument("--crops", type=int, default=10)
-    p.add_argument("--dim", type=int, default=2048)
     p.add_argument("--variants", default="faithful,crops1",
                    help="which to run: faithful (all crops) and/or crops1 (crops_per_step=1)")
     p.add_argument("--iterations", type=int, default=100000, help="step cap (default: none)")

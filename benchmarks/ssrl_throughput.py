@@ -13,25 +13,18 @@ PSR width and ``psr_dim`` = 256, and for 4 + 4 and 32 + 32 videos per step. Writ
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
-import resource
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from steps import benchmark_parser, peak_rss_mb, timed_steps  # benchmarks/steps.py
 
 from wsvad import methods
 from wsvad.data import Batch
 from wsvad.fileio import write_json
 
 GRIDS = ((2, 3), (3, 5), (4, 7))
-
-
-def peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
 
 
 def batch_of(n: int, t: int, crops: int, dim: int, pdim: int) -> Batch:
@@ -52,29 +45,17 @@ def measure(per_class: int, psr_dim: int | None, finetune: str, steps: int, t: i
                   patches={k: v.float() for k, v in batch.patches.items()})
     model(batch)                                    # builds the patch branches
     model.begin_stage(len(GRIDS) + 1)
-    opt = model.optimizer()
-    model.train()
-    times = []
-    for _ in range(steps + 1):
-        t0 = time.perf_counter()
-        loss = sum(model.losses(batch, model(batch)).values())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        times.append(time.perf_counter() - t0)
-    med = float(np.median(times[1:]))
+    times = timed_steps(model, model.optimizer(), lambda: batch, steps + 1)
+    med = float(np.median(times[1:]))              # the first step warms up
     return {"videos_per_step": 2 * per_class, "psr_dim": psr_dim or pdim, "finetune": finetune,
             "seconds_per_step": round(med, 3), "steps_per_hour": round(3600 / med, 1),
-            "peak_rss_gb_so_far": round(peak_rss_gb(), 2),
+            "peak_rss_gb_so_far": round(peak_rss_mb() / 1024, 2),
             "parameters": sum(p.numel() for p in model.parameters())}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    ap = benchmark_parser(__doc__)
     ap.add_argument("--steps", type=int, default=2)
-    ap.add_argument("--crops", type=int, default=10)
-    ap.add_argument("--dim", type=int, default=2048)
     ap.add_argument("--configs", default="4:256:branch,4:none:branch,32:256:branch,32:none:branch",
                     help="per-class videos:psr_dim:finetune, comma-separated, smallest first "
                     "(peak memory is the process's, so it only grows)")

@@ -10,24 +10,17 @@ timed steps), iterations per second and peak memory (RSS), for the faithful all-
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
-import resource
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-from steps import bags_of, timed_steps  # benchmarks/steps.py
+from steps import bags_of, benchmark_parser, peak_rss_mb, timed_steps  # benchmarks/steps.py
 
 from wsvad import methods
 from wsvad.datasets import make_segments
 from wsvad.fileio import write_json
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure(method: str, segs: np.ndarray, labels: np.ndarray, steps: int, warmup: int,
@@ -35,7 +28,7 @@ def measure(method: str, segs: np.ndarray, labels: np.ndarray, steps: int, warmu
     model = methods.create(method, dim=segs.shape[-1], **overrides)
     opt = model.optimizer()
     bagset, bags = bags_of(segs, labels, model.cfg.batch_size, model.cfg.crops_per_step)
-    times = timed_steps(model, opt, bags, warmup + steps)[warmup:]
+    times = timed_steps(model, opt, bags.next, warmup + steps)[warmup:]
     bagset.close()
     med = float(np.median(times))
     return {"method": method, "overrides": overrides, "steps_timed": steps,
@@ -45,11 +38,8 @@ def measure(method: str, segs: np.ndarray, labels: np.ndarray, steps: int, warmu
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    p = benchmark_parser(__doc__)
     p.add_argument("--videos", type=int, default=1610)
-    p.add_argument("--crops", type=int, default=10)
-    p.add_argument("--dim", type=int, default=2048)
     p.add_argument("--steps", type=int, default=5)
     args = p.parse_args()
     t0 = time.time()
