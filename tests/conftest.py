@@ -15,6 +15,28 @@ def shared(*parts: str) -> Path:
     return p
 
 
+def write_store_spec(root: Path, videos: list[tuple[str, int, int]], snippets: int,
+                     n_train: int) -> Path:
+    """Lists, labels, frame labels and ``spec.yaml`` for a generated store in ``root/store``.
+
+    ``videos``: ``(name, label, a)`` — an abnormal video's snippets ``[a, a + 4)`` (16 frames
+    each) are its abnormal frames; the first ``n_train`` videos train, the rest test."""
+    import numpy as np
+    names = [v[0] for v in videos]
+    gt = {}
+    for name, y, a in videos[n_train:]:
+        gt[name] = np.zeros(16 * snippets, np.uint8)
+        gt[name][16 * a:16 * (a + 4)] = y
+    (root / "train.txt").write_text("\n".join(names[:n_train]) + "\n")
+    (root / "test.txt").write_text("\n".join(names[n_train:]) + "\n")
+    (root / "labels.csv").write_text("name,label\n" + "".join(f"{n},{y}\n" for n, y, _ in
+                                                               videos))
+    np.savez(root / "gt.npz", **gt)
+    (root / "spec.yaml").write_text("format: store\nfeature_dir: store\ntrain_list: train.txt\n"
+                                    "test_list: test.txt\nlabels: labels.csv\ngt: gt.npz\n")
+    return root / "spec.yaml"
+
+
 @pytest.fixture(scope="session")
 def tiny_bench(tmp_path_factory) -> Path:
     """A small generated benchmark (fast to train on)."""

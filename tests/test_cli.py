@@ -21,6 +21,18 @@ def test_train_evaluate_score(tiny_bench, tmp_path, capsys):
     assert main(["evaluate", "--run", str(run)]) == 0
     assert json.loads((run / "evaluation.json").read_text())["frame_auc"] == \
         pytest.approx(metrics["frame_auc"])
+    # cross-dataset: another store with the same feature contract, its own evaluation file
+    from wsvad.datasets import BenchmarkConfig, make_benchmark
+    other = make_benchmark(tmp_path / "other", BenchmarkConfig(
+        train_normal=4, train_abnormal=4, test_normal=4, test_abnormal=4, dim=32, crops=2,
+        min_snippets=20, max_snippets=30, seed=9))
+    other_text = other.read_text().replace("name: synthetic", "name: other-bench")
+    other.write_text(other_text)
+    assert main(["evaluate", "--run", str(run), "--data", str(other)]) == 0
+    cross = json.loads((run / "evaluation-other-bench.json").read_text())
+    assert cross["data"] == str(other) and cross["frame_auc"] != metrics["frame_auc"]
+    assert json.loads((run / "evaluation.json").read_text())["frame_auc"] == \
+        pytest.approx(metrics["frame_auc"])                     # the own evaluation is kept
     feat = next((tiny_bench.parent / "features").glob("test_anom*_i3d.npy"))
     out_csv = tmp_path / "s.csv"
     assert main(["score", "--run", str(run), "--features", str(feat), "--out", str(out_csv)]) == 0

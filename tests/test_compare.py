@@ -22,12 +22,26 @@ def test_compare_writes_the_table_and_resumes(tiny_bench, tmp_path, capsys):
     assert s["n"] == 2 and abs(s["mean"] - np.mean(per_seed)) < 1e-6
     assert abs(s["std"] - np.std(per_seed)) < 1e-6
     assert (out / "compare.png").stat().st_size > 3000
+    assert "Frame AUC per anomaly class" in table and "| mil |" in table.split("class")[-1]
+    assert res["methods"]["mil"]["classwise"] and (out / "classwise.png").stat().st_size > 3000
     stamp = (out / "mil" / "seed_1" / "metrics.json").stat().st_mtime_ns
     capsys.readouterr()
     assert main(argv) == 0                      # finished runs are read back, not retrained
     assert (out / "mil" / "seed_1" / "metrics.json").stat().st_mtime_ns == stamp
     assert "compare: mil seed 1" not in capsys.readouterr().out
     assert "Command: `wsvad compare --data" in (out / "compare.md").read_text()
+    # a run saved before a config key existed (here: `ica`) ran with its default: reused;
+    # a run whose stored value differs from what is asked is retrained
+    meta_path = out / "mil" / "seed_1" / "model.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["config"]["ica"]
+    meta_path.write_text(json.dumps(meta))
+    assert main(argv) == 0
+    assert (out / "mil" / "seed_1" / "metrics.json").stat().st_mtime_ns == stamp
+    meta["config"]["ica"] = True
+    meta_path.write_text(json.dumps(meta))
+    assert main(argv) == 0
+    assert (out / "mil" / "seed_1" / "metrics.json").stat().st_mtime_ns != stamp
 
 
 def test_compare_takes_method_config_files(tiny_bench, tmp_path):

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -73,9 +75,10 @@ def test_every_learned_method_reads_normalised_inputs(name):
     g = torch.Generator().manual_seed(2)
     scale, shift = torch.rand(16, generator=g) * 4 + 0.5, torch.randn(16, generator=g) * 20
     p_scale, p_shift = torch.rand(8, generator=g) * 4 + 0.5, torch.randn(8, generator=g) * 20
-    moved = Batch(batch.features * scale + shift, batch.label,
-                  patches=None if batch.patches is None else
-                  {k: v * p_scale + p_shift for k, v in batch.patches.items()})
+    moved = dataclasses.replace(
+        batch, features=batch.features * scale + shift,
+        patches=None if batch.patches is None else
+        {k: v * p_scale + p_shift for k, v in batch.patches.items()})
     _fit(a, batch)
     b.load_state_dict(a.state_dict())     # the same weights, statistics refitted below
     _fit(b, moved)
@@ -113,7 +116,7 @@ def test_config_values_are_range_checked():
 
 
 def test_unknown_method_and_config_key():
-    with pytest.raises(ConfigError, match="available: feature_magnitude, .*mil, rtfm"):
+    with pytest.raises(ConfigError, match="available: clav, feature_magnitude, .*mil, rtfm"):
         methods.create("nope", dim=8)
     with pytest.raises(ConfigError, match="unknown config keys"):
         methods.create("rtfm", dim=8, colour="red")

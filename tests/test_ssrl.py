@@ -5,6 +5,7 @@ generated store whose anomaly lives in one tile only (the whole-frame feature is
 import numpy as np
 import pytest
 import torch
+from conftest import write_store_spec
 
 from wsvad import methods
 from wsvad.backbones.video_encoder import EncodedVideo
@@ -26,7 +27,7 @@ def _patch_store(root, n_train=40, n_test=20, t=12, d=16, dp=8, seed=0):
                *(StreamSpec(f"patches_{r}x{c}", (r * c, dp), "float16", grid=(r, c))
                  for r, c in GRIDS))
     w = FeatureStoreWriter(root / "store", FeatureContract(dim=d, crops=1, streams=streams))
-    names, labels, gt, spots = [], [], {}, {}
+    videos, spots = [], {}
     for i in range(n_train + n_test):
         name, y = f"v{i:03d}", int(i % 2)
         s = {"features": rng.normal(size=(t, 1, d)).astype(np.float32)}
@@ -38,22 +39,10 @@ def _patch_store(root, n_train=40, n_test=20, t=12, d=16, dp=8, seed=0):
                 p[a:a + 4, int(fy * r) * c + int(fx * c), :4] += 5.0
             s[f"patches_{r}x{c}"] = p.astype(np.float16)
         w.write(name, EncodedVideo(s, frames=16 * t, fps=25.0, snippets=t))
-        names.append(name)
-        labels.append(y)
-        frames = np.zeros(16 * t, np.uint8)
-        if y:
-            frames[16 * a:16 * (a + 4)] = 1
-        gt[name] = frames
+        videos.append((name, y, a))
         spots[name] = (fx, fy, a)
     w.finalize()
-    (root / "train.txt").write_text("\n".join(names[:n_train]) + "\n")
-    (root / "test.txt").write_text("\n".join(names[n_train:]) + "\n")
-    (root / "labels.csv").write_text("name,label\n" + "".join(f"{n},{y}\n" for n, y in
-                                                               zip(names, labels, strict=True)))
-    np.savez(root / "gt.npz", **{n: gt[n] for n in names[n_train:]})
-    (root / "spec.yaml").write_text("format: store\nfeature_dir: store\ntrain_list: train.txt\n"
-                                    "test_list: test.txt\nlabels: labels.csv\ngt: gt.npz\n")
-    return root / "spec.yaml", spots
+    return write_store_spec(root, videos, t, n_train), spots
 
 
 @pytest.fixture(scope="module")

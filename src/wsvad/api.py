@@ -60,9 +60,10 @@ def read_config(path: str | Path, method: str | None = None) -> tuple[str, dict[
 def evaluate_run(run: str | Path, data: str | Path | None = None, progress: bool = True,
                  allow_missing: bool = False) -> dict[str, Any]:
     """Re-evaluate a saved run on its own dataset spec or on ``data`` at the run's calibrated
-    τ (as ``train`` and ``report`` do); writes ``<run>/evaluation.json``."""
+    τ (as ``train`` and ``report`` do); writes ``<run>/evaluation.json``, or on another
+    dataset (cross-dataset: same feature contract) ``<run>/evaluation-<dataset>.json``."""
     ev = _evaluate_run(run, data, progress, allow_missing)
-    write_json(Path(run) / "evaluation.json", ev.metrics)
+    write_json(Path(run) / f"{ev.metrics['evaluation']}.json", ev.metrics)
     return ev.metrics
 
 

@@ -3,7 +3,8 @@
 Each method trains with its paper defaults (updated by ``overrides``) once per seed, its
 checkpoint and τ chosen on held-out training videos, the test set scored once; the table gives
 mean ± std over seeds of every metric, training seconds and parameters. The training-free
-baselines whose streams the dataset has are always in it. Resumable: a method × seed whose
+baselines whose streams the dataset has are always in it; on a dataset with anomaly classes a
+second table (and ``classwise.png``) gives the frame AUC per class. Resumable: a method × seed whose
 ``metrics.json`` exists (same config) is read back, not retrained.
 """
 
@@ -105,7 +106,10 @@ def compare(data: str | Path, out: str | Path, which: str | list[str] = "all",
                       "summary": summarize(vals, [k for k, _ in COLUMNS]),
                       "seeds": {str(s): {k: v.get(k) for k, _ in COLUMNS}
                                 for s, v in per_seed.items()}}
-    table = markdown_table(results, ds.spec.name, seeds)
+        per_class = [v.get("classwise_auc") or {} for v in vals]
+        if any(per_class):
+            results[m]["classwise"] = summarize(per_class, sorted(set().union(*per_class)))
+    table = markdown_table(results, ds.spec.name, seeds) + classwise_table(results)
     report = {"data": str(ds.spec.path or data), "dataset": ds.spec.name, "seeds": list(seeds),
               "val_fraction": val_fraction, "methods": results, "skipped": skipped,
               "command": command or f"wsvad.compare.compare({str(data)!r}, {str(out)!r}, "
@@ -115,6 +119,8 @@ def compare(data: str | Path, out: str | Path, which: str | list[str] = "all",
     write_text(out / "compare.md", table + (("\n" + notes.strip() + "\n") if notes else "")
                + f"\nCommand: `{report['command']}`\n")
     plot_comparison(results, out / "compare.png", ds.spec.name)
+    if any("classwise" in r for r in results.values()):
+        plot_classwise(results, out / "classwise.png", ds.spec.name)
     print(table)
     return report
 
@@ -126,8 +132,12 @@ def _finished(rdir: Path, method: str, over: dict, seed: int) -> dict | None:
         return None
     try:
         meta = json.loads(cpath.read_text())
-        want = methods.get(method).Config.build(over).to_dict()
-        if meta.get("method") != method or meta.get("config") != want or meta.get("seed") != seed:
+        cls = methods.get(method).Config
+        want = cls.build(over).to_dict()
+        # a run from before a config key existed has that key's default, which keeps the old
+        # behaviour: the stored config, rebuilt with today's defaults, is what it ran with
+        had = cls.build(meta.get("config") or {}).to_dict()
+        if meta.get("method") != method or had != want or meta.get("seed") != seed:
             return None
         return json.loads(mpath.read_text())
     except (ValueError, ConfigError):
@@ -157,6 +167,45 @@ def markdown_table(results: dict[str, Any], dataset: str, seeds: tuple[int, ...]
     title = (f"{dataset}: mean ± std over seeds {', '.join(map(str, seeds))} (test set scored "
              "once per run; checkpoints and τ chosen on held-out training videos)\n\n")
     return title + "\n".join([head, rule, *rows]) + "\n"
+
+
+def classwise_table(results: dict[str, Any]) -> str:
+    """Frame AUC per anomaly class (that class's test videos + every normal one), mean ± std
+    over seeds, as Markdown; empty when the dataset has no classes."""
+    have = {m: r["classwise"] for m, r in results.items() if r.get("classwise")}
+    if not have:
+        return ""
+    classes = sorted(set().union(*have.values()))
+    rows = [f"| {m} | " + " | ".join(_cell(c, k) for k in classes) + " |"
+            for m, c in sorted(have.items(), key=lambda kv: (not results[kv[0]]["trains"],
+                                                              kv[0]))]
+    return ("\nFrame AUC per anomaly class (its test videos and all normal test videos):\n\n"
+            "| method | " + " | ".join(classes) + " |\n" + "|---" * (len(classes) + 1) + "|\n"
+            + "\n".join(rows) + "\n")
+
+
+def plot_classwise(results: dict[str, Any], path: Path, dataset: str) -> Path:
+    """Grouped bars: frame AUC per anomaly class and method (mean ± std over seeds)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    have = {m: r["classwise"] for m, r in results.items() if r.get("classwise")}
+    names = sorted(have, key=lambda m: (not results[m]["trains"], m))
+    classes = sorted(set().union(*have.values()))
+    width = 0.8 / len(names)
+    fig, ax = plt.subplots(figsize=(1.3 * len(classes) + 2.5, 3.6))
+    for i, m in enumerate(names):
+        x = np.arange(len(classes)) + (i - (len(names) - 1) / 2) * width
+        mean = [have[m].get(c, {}).get("mean", np.nan) for c in classes]
+        std = [have[m].get(c, {}).get("std", 0.0) for c in classes]
+        ax.bar(x, mean, width, yerr=std, capsize=2, label=m,
+               hatch=None if results[m]["trains"] else "//")
+    ax.set_xticks(np.arange(len(classes)), classes, rotation=20)
+    ax.set(ylim=(0.0, 1.0), ylabel="frame AUC", title=f"{dataset}: AUC per anomaly class")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    atomic_write(path, lambda p: fig.savefig(p, dpi=110, bbox_inches="tight", format="png"))
+    plt.close(fig)
+    return path
 
 
 def plot_comparison(results: dict[str, Any], path: Path, dataset: str) -> Path:

@@ -3,11 +3,11 @@
 Example:
     >>> from wsvad import methods
     >>> methods.names(trains=True)
-    ['mil', 'rtfm', 'ssrl']
+    ['clav', 'mil', 'rtfm', 'ssrl']
     >>> m = methods.create("rtfm", dim=256, variant="paper")
 """
 
-from wsvad.methods import baselines, mil, rtfm, ssrl  # noqa: F401  (register)
+from wsvad.methods import baselines, clav, mil, rtfm, ssrl  # noqa: F401  (register)
 from wsvad.methods.base import (
     Localization,
     Method,

@@ -66,6 +66,30 @@ class RelationNetwork(nn.Module):
         return (out, attn) if return_map else out
 
 
+class ImplicitClassActivation(nn.Module):
+    """CLAV's ICA module (Cho et al. CVPR'23, Eq. 1–3): Conv1D D → 2D over time, then the
+    element-wise max of the two D-wide halves. ``[N, T, D]`` → ``[N, T, D]``.
+
+    Example:
+        >>> ica = ImplicitClassActivation(2)
+        >>> with torch.no_grad():
+        ...     _ = ica.conv.weight.copy_(torch.tensor([[[1.], [0.]], [[0.], [1.]],
+        ...                                             [[0.], [1.]], [[1.], [0.]]]))
+        ...     _ = ica.conv.bias.zero_()
+        >>> ica(torch.tensor([[[3., -1.]]])).tolist()   # halves (3, -1) and (-1, 3) → max
+        [[[3.0, 3.0]]]
+    """
+
+    def __init__(self, dim: int, kernel: int = 1):
+        super().__init__()
+        self.conv = nn.Conv1d(dim, 2 * dim, kernel, padding=kernel // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv(x.transpose(1, 2)).transpose(1, 2)     # B̂ [N, T, 2D]  Eq. 1
+        first, second = h.chunk(2, dim=-1)                   # Eq. 2
+        return torch.maximum(first, second)                  # Eq. 3
+
+
 class SnippetClassifier(nn.Module):
     """FC D → 512 → 128 → 1 with ReLU + dropout after the hidden layers, sigmoid output
     (RTFM Sec. 4.2). ``[..., D]`` → ``[...]`` scores in [0, 1]."""

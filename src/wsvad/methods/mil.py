@@ -14,6 +14,9 @@ it away; so ``normalize`` defaults to ℓ2 only when ``input_norm: none`` (the p
 Measured (seed 1, frame AUC): Ped2 weak split 0.911 with ℓ2 → 0.942 without; plaza scenes 0.917
 → 0.908. ``--set normalize=true`` restores it.
 
+``ica`` (not in the paper): CLAV's implicit class-activation module (Cho et al. CVPR'23,
+Table 3 "MMIL w ICA") between the input and FC1; off by default.
+
 Choices where the paper is silent (named here): the 32-unit layer is linear (Keras code); with
 several crops, a snippet's score is the mean of the crop scores (as RTFM does); the i-th abnormal
 bag of a batch is paired with the i-th normal bag (Keras code).
@@ -31,6 +34,7 @@ from wsvad.data.batch import Batch
 from wsvad.errors import ConfigError
 from wsvad.methods import losses as L
 from wsvad.methods.base import Method, MethodConfig, Output, register
+from wsvad.methods.blocks import ImplicitClassActivation
 
 
 @dataclass
@@ -42,6 +46,7 @@ class MILConfig(MethodConfig):
     lambda_sparse: float = 8e-5
     lambda_weight: float = 1e-3
     normalize: bool | None = None     # ℓ2 on the input; None: only on raw input (see above)
+    ica: bool = False                 # CLAV's ICA add-on before FC1 (Cho et al., Table 3)
     iterations: int = 3000
 
     def validate(self) -> None:
@@ -73,12 +78,16 @@ class MIL(Method):
         super().__init__(dim, cfg, parts)
         self.fc1, self.fc2, self.fc3 = nn.Linear(dim, 512), nn.Linear(512, 32), nn.Linear(32, 1)
         self.drop = nn.Dropout(cfg.dropout)
+        self.ica = ImplicitClassActivation(dim) if cfg.ica else None
         for fc in (self.fc1, self.fc2, self.fc3):
             nn.init.xavier_normal_(fc.weight)
             nn.init.zeros_(fc.bias)
 
     def forward(self, batch: Batch) -> Output:
         x = self.inputs(batch)                               # [B, C, T, D]
+        if self.ica is not None:
+            b, c, t, d = x.shape
+            x = self.ica(x.reshape(b * c, t, d)).view(b, c, t, d)
         if self.cfg.normalize:
             x = F.normalize(x, p=2, dim=-1)
         h = self.drop(F.relu(self.fc1(x)))

@@ -36,6 +36,9 @@ training snippets, each part weighted equally, *without* the logarithm the other
 RTFM's score is a magnitude and needs the tail (:mod:`wsvad.methods.inputs`);
 ``--set input_norm=none`` feeds raw features as the paper does.
 
+``ica`` (not in either): CLAV's implicit class-activation module (Cho et al. CVPR'23, Sect.
+3.1.1, "add-on" in its Table 3) in front of the temporal network; off by default.
+
 ``crops_per_step`` (not in either): train each step on N random crops per video instead of all
 (a 10/N× cheaper step on ten-crop features); evaluation always uses every crop.
 """
@@ -52,6 +55,7 @@ from wsvad.errors import ConfigError
 from wsvad.methods import losses as L
 from wsvad.methods.base import Method, MethodConfig, Output, register
 from wsvad.methods.blocks import (
+    ImplicitClassActivation,
     RelationNetwork,
     SnippetClassifier,
     gather_time,
@@ -80,6 +84,7 @@ class RTFMConfig(MethodConfig):
     lambda_smooth: float | None = None
     weight_decay: float | None = None   # type: ignore[assignment]
     iterations: int = 2000
+    ica: bool = False        # CLAV's ICA add-on before the temporal network (Cho et al.)
     input_norm: str = "z"    # deviation: z on normal snippets, no logarithm (methods/inputs.py)
 
     def validate(self) -> None:
@@ -110,6 +115,7 @@ class RTFM(Method):
 
     def __init__(self, dim: int, cfg: RTFMConfig, parts: tuple[tuple[str, int], ...] = ()):
         super().__init__(dim, cfg, parts)
+        self.ica = ImplicitClassActivation(dim) if cfg.ica else None
         self.temporal = RelationNetwork(dim)
         self.drop = nn.Dropout(cfg.dropout)
         self.classifier = SnippetClassifier(dim, (512, 128), cfg.dropout)
@@ -118,7 +124,10 @@ class RTFM(Method):
     def forward(self, batch: Batch) -> Output:
         x = self.inputs(batch)
         b, c, t, d = x.shape
-        x = self.drop(self.temporal(x.reshape(b * c, t, d)))                # [B·C, T, D]
+        x = x.reshape(b * c, t, d)
+        if self.ica is not None:
+            x = self.ica(x)                                                 # CLAV Eq. 1–3
+        x = self.drop(self.temporal(x))                                     # [B·C, T, D]
         scores = self.classifier(x).view(b, c, t).mean(1)                  # [B, T]
         mags = magnitudes(x).view(b, c, t)                                  # [B, C, T]
         return Output(scores=scores, extras={"features": x.view(b, c, t, d),

@@ -162,6 +162,24 @@ def evaluate_run(run: str | Path, data: str | Path | None = None, progress: bool
     """Re-evaluate a saved run on its own dataset spec or on ``data``, at the run's τ."""
     model, meta, ds, data = load_run_and_data(run, data)
     threshold, source = run_threshold(meta)
-    ev = evaluate_model(model, ds, threshold, Path(run) / "evaluation", progress, allow_missing)
-    ev.metrics.update(data=data, threshold_source=source)
+    name = evaluation_name(meta, data, ds)
+    ev = evaluate_model(model, ds, threshold, Path(run) / name, progress, allow_missing)
+    ev.metrics.update(data=data, threshold_source=source, evaluation=name)
     return ev
+
+
+def evaluation_name(meta: dict[str, Any], data: str, ds: FeatureDataset) -> str:
+    """``evaluation`` on the run's own dataset; ``evaluation-<dataset>`` on another one
+    (cross-dataset), so that one never overwrites the other.
+
+    Example:
+        >>> from types import SimpleNamespace as N
+        >>> ds = N(spec=N(name="plaza-scenes", path=None))
+        >>> evaluation_name({"data": "ped2/spec.yaml"}, "plaza/spec.yaml", ds)
+        'evaluation-plaza-scenes'
+    """
+    own = meta.get("data")
+    if not own or Path(own).resolve() == Path(data).resolve():
+        return "evaluation"
+    tag = ds.spec.name or Path(data).parent.name or Path(data).stem
+    return "evaluation-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in tag)
