@@ -53,7 +53,7 @@ def main() -> None:
                ("video",)}
     result = {"run": str(args.run), "method": det.method, "backbone": det.contract.backbone,
               "videos": rows, "median": summary}
-    path = write_json(args.out / "detect_throughput.json", result)
+    path = write_json(args.out / f"detect_throughput_{det.method}.json", result)
     print(f"median: {summary}\n→ {path}")
 
 

@@ -191,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--fps", type=_number(float, 0, low_open=True),
                    help="resample frames to this rate first")
     x.add_argument("--maps", action="store_true", help="also store 7x7 spatial maps (GIG)")
+    x.add_argument("--maps-trunk", action="store_true",
+                   help="also store the backbone's trunk output before its last block (7x7x192, "
+                        "middle sampled frame), for GIG trained end to end (gig_e2e)")
     x.add_argument("--boxes", action="store_true",
                    help="also store moving-object boxes per frame (MOG2; fixed cameras)")
     x.add_argument("--patches", action="store_true",
@@ -325,7 +328,7 @@ def _extract(args: argparse.Namespace) -> int:
                       frames_per_snippet=args.frames_per_snippet, weights=args.weights,
                       patches=((2, 3), (3, 5), (4, 7)) if args.patches else (),
                       boxes=args.boxes, view=args.view, patch_mode=args.patch_mode,
-                      patch_size=args.patch_size)
+                      patch_size=args.patch_size, maps_trunk=args.maps_trunk)
     print(f"{len(rep.written)} written, {len(rep.skipped)} already done, "
           f"{len(rep.failed)} failed; {rep.frames} frames in {rep.seconds:.1f} s "
           f"({rep.frames / max(rep.seconds, 1e-9):.1f} frames/s) → {args.out}")

@@ -29,6 +29,7 @@ COLUMNS = (("frame_auc", "frame AUC"), ("frame_ap", "AP"),
            ("video_auc", "video AUC"), ("false_alarm_rate", "FAR@τ"),
            ("pointing_accuracy", "pointing"), ("pointing_accuracy_centre", "pointing (centre)"),
            ("heatmap_mass_in_boxes", "heat in boxes"), ("s_loc", "S_loc"), ("mean_iou", "mean IoU"),
+           ("mf1", "MF1"),
            ("seconds", "train s"))
 
 

@@ -70,12 +70,27 @@ class EfficientNetLite0(nn.Module):
         self._fc = nn.Linear(1280, num_classes)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        maps, pooled, logits, _ = self.forward_split(x)
+        return maps, pooled, logits
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """Everything before the last block: ``[N, 3, 224, 224]`` → ``[N, 192, 7, 7]``."""
         h = F.relu6(self._bn0(self._conv_stem(x)))
-        for block in self._blocks:
+        for block in self._blocks[:-1]:
             h = block(h)
-        maps = F.relu6(self._bn1(self._conv_head(h)))
+        return h
+
+    def tail(self, h: torch.Tensor) -> torch.Tensor:
+        """The last MBConv block and the head: ``[N, 192, 7, 7]`` → maps ``[N, 1280, 7, 7]``
+        (what GIG's end-to-end variant fine-tunes)."""
+        return F.relu6(self._bn1(self._conv_head(self._blocks[-1](h))))
+
+    def forward_split(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``(maps, pooled, logits, trunk)``: :meth:`forward` plus the last block's input."""
+        h = self.trunk(x)
+        maps = self.tail(h)
         pooled = maps.mean((2, 3))
-        return maps, pooled, self._fc(pooled)
+        return maps, pooled, self._fc(pooled), h
 
 
 def packaged_weights() -> Path:

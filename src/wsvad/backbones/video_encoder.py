@@ -96,7 +96,8 @@ class VideoEncoder:
                  stride: int | None = None, fps: float | None = None, maps: bool = False,
                  weights: str | Path | None = None, batch_snippets: int = 8,
                  patches: tuple[tuple[int, int], ...] = (), boxes: bool = False,
-                 view: str = "full", patch_mode: str = "pooled", patch_size: int = 448):
+                 view: str = "full", patch_mode: str = "pooled", patch_size: int = 448,
+                 maps_trunk: bool = False):
         if backbone not in BACKBONES:
             raise ConfigError(f"backbone '{backbone}' unknown; available: {', '.join(BACKBONES)}")
         if view not in VIEWS:
@@ -111,6 +112,7 @@ class VideoEncoder:
         self.backbone, self.crops, self.k = backbone, crops, frames_per_snippet
         self.snippet_frames, self.stride = snippet_frames, stride or snippet_frames
         self.fps, self.maps, self.batch_snippets = fps, maps, batch_snippets
+        self.maps_trunk = maps_trunk
         self.appearance = "effnet" in backbone
         self.motion = "motion" in backbone
         self.clip_net = ClipNetEncoder(backbone, weights, crops) if backbone in CLIP_NETS \
@@ -156,6 +158,8 @@ class VideoEncoder:
             streams.append(StreamSpec("context", (1000,)))
             if self.maps:
                 streams.append(StreamSpec("maps", (7, 7, 1280), "float16", grid=(7, 7)))
+            if self.maps_trunk:
+                streams.append(StreamSpec("maps_trunk", (7, 7, 192), "float16", grid=(7, 7)))
             streams += [StreamSpec(patch_stream(g), (g[0] * g[1], 1280), "float16", grid=g,
                                    method=self.patch_method) for g in self.patches]
         if self.boxes:
@@ -176,13 +180,14 @@ class VideoEncoder:
 
     def _appearance(self, clips: list[np.ndarray]) -> tuple[np.ndarray, ...]:
         """``clips``: list of ``[L, H, W, 3]`` → pooled ``[n, C, 1280]``, probs ``[n, 1000]``,
-        maps ``[n, C, 7, 7, 1280]`` (or None)."""
+        maps ``[n, 7, 7, 1280]`` and the trunk ``[n, 7, 7, 192]`` of the middle sampled frame
+        (each None unless asked for), all of the centre view."""
         idx = np.linspace(0, self.snippet_frames - 1, self.k).round().astype(int)
         x = torch.from_numpy(np.stack([self._frames(c[idx], 224) for c in clips])).float()
         n, c, k = x.shape[:3]
         x = ((x - MEAN) / STD).reshape(n * c * k, 224, 224, 3).permute(0, 3, 1, 2)
         with torch.no_grad():
-            maps, pooled, logits = self.net(x.contiguous())
+            maps, pooled, logits, trunk = self.net.forward_split(x.contiguous())
         pooled = pooled.view(n, c, k, -1).mean(2).numpy()
         centre = 4 if c in (5, 10) else 0        # torchvision crop order: the centre is 5th
         probs = logits.softmax(-1).view(n, c, k, -1)[:, centre].mean(1).numpy()
@@ -190,7 +195,11 @@ class VideoEncoder:
         if self.maps:
             m = maps.view(n, c, k, 1280, 7, 7)[:, centre].mean(1).permute(0, 2, 3, 1)
             m = m.numpy().astype(np.float16)                            # [n, 7, 7, 1280]
-        return pooled, probs, m
+        tr = None
+        if self.maps_trunk:
+            tr = trunk.view(n, c, k, 192, 7, 7)[:, centre, k // 2].permute(0, 2, 3, 1)
+            tr = tr.numpy().astype(np.float16)                          # [n, 7, 7, 192]
+        return pooled, probs, m, tr
 
     def _patches(self, clips: list[np.ndarray], grid: tuple[int, int]) -> np.ndarray:
         """``[n, P, 1280]`` features of each tile (``tiles`` mode), averaged over the sampled
@@ -294,11 +303,13 @@ class EncodingSession:
         out: dict[str, np.ndarray] = {}
         parts = []
         if enc.appearance:
-            pooled, probs, m = enc._appearance(clips)
+            pooled, probs, m, trunk = enc._appearance(clips)
             parts.append(pooled)
             out["context"] = probs.astype(np.float32)
             if m is not None:
                 out["maps"] = m
+            if trunk is not None:
+                out["maps_trunk"] = trunk
             if enc.patches and enc.patch_mode == "pooled":
                 out.update(enc._pooled_patches(clips))
             for g in enc.patches if enc.patch_mode == "tiles" else ():

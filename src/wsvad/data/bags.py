@@ -40,17 +40,20 @@ class BagSet:
 
     def __init__(self, names: list[str], labels: list[int], load: Callable[[str], VideoStreams],
                  segments: int, budget: int = DEFAULT_BUDGET, progress: bool = False,
-                 cache_dir: str | Path | None = None):
+                 cache_dir: str | Path | None = None, classes: np.ndarray | None = None):
         self.segments, self.capacity, self.budget = segments, len(names), budget
         self.cache_dir = cache_dir
         self.names: list[str] = []
         self.labels: list[int] = []
         self.skipped: dict[str, str] = {}
+        self.classes: np.ndarray | None = None     # [N, K] multi-hot, when the data has classes
+        kept: list[int] = []
         self.arrays: dict[str, np.ndarray] = {}
         self.boxes: list[np.ndarray] | None = None
         self._tmp: Path | None = None
-        for name, label in tqdm(list(zip(names, labels, strict=True)), desc="loading bags",
-                                unit="video", disable=not progress, leave=False):
+        for j, (name, label) in enumerate(tqdm(list(zip(names, labels, strict=True)),
+                                               desc="loading bags", unit="video",
+                                               disable=not progress, leave=False)):
             try:
                 video = resample_streams(load(name), segments)
                 for k, v in video.items():
@@ -63,11 +66,14 @@ class BagSet:
             self._add(video)
             self.names.append(name)
             self.labels.append(int(label))
+            kept.append(j)
         if not self.names:
             raise DataError("no training video could be loaded: "
                             + "; ".join(f"{k}: {v}" for k, v in list(self.skipped.items())[:3]))
         n = len(self.names)
         self.arrays = {k: v[:n] for k, v in self.arrays.items()}
+        if classes is not None:
+            self.classes = np.asarray(classes, np.float32)[kept]
 
     def _add(self, video: VideoStreams) -> None:
         i = len(self.names)
@@ -97,8 +103,12 @@ class BagSet:
 
     def batch(self, idx: list[int] | np.ndarray) -> Batch:
         idx = list(map(int, idx))
-        return collate([self.video(i) for i in idx], [self.labels[i] for i in idx],
-                       [self.names[i] for i in idx])
+        return self.collate(idx, [self.video(i) for i in idx])
+
+    def collate(self, idx: list[int], videos: list[VideoStreams]) -> Batch:
+        """The :class:`Batch` of videos ``idx`` (their streams given): labels, names, classes."""
+        return collate(videos, [self.labels[i] for i in idx], [self.names[i] for i in idx],
+                       None if self.classes is None else self.classes[idx])
 
     @property
     def on_disk(self) -> bool:
@@ -158,5 +168,4 @@ class BalancedBags:
             if self.crops_per_step < c:
                 videos = [{**v, "features": v["features"][:, np.sort(
                     self.rng.choice(c, self.crops_per_step, replace=False))]} for v in videos]
-        return collate(videos, [self.bags.labels[i] for i in idx],
-                       [self.bags.names[i] for i in idx])
+        return self.bags.collate(idx, videos)

@@ -18,7 +18,7 @@ import torch
 from wsvad.errors import DataError
 
 # time-first streams → batch fields; "patches_RxC" streams go to Batch.patches["RxC"]
-TEMPORAL = ("features", "motion", "motion_desc", "context", "maps")
+TEMPORAL = ("features", "motion", "motion_desc", "context", "maps", "maps_trunk")
 
 
 @dataclass
@@ -35,6 +35,7 @@ class Batch:
         context: ``[B, T, K]`` class scores of the scene (context pseudo-labels).
         patches: ``{"RxC": [B, T, P, D]}`` features of each tile of an R×C grid, row-major.
         maps: ``[B, T, h, w, D]`` spatial feature maps.
+        maps_trunk: ``[B, T, h, w, D']`` the backbone's activations before its last block.
         boxes: per video, ``[N, 6]`` rows ``(frame, x1, y1, x2, y2, score)`` in frame pixels.
         names: video names, when known.
     """
@@ -48,6 +49,7 @@ class Batch:
     context: torch.Tensor | None = None
     patches: dict[str, torch.Tensor] | None = None
     maps: torch.Tensor | None = None
+    maps_trunk: torch.Tensor | None = None
     boxes: list[np.ndarray] | None = None
     names: list[str] | None = field(default=None, repr=False)
 
@@ -73,7 +75,7 @@ class Batch:
             motion_desc=pick(self.motion_desc), context=pick(self.context),
             patches=None if self.patches is None else {k: v[idx] for k, v in
                                                        self.patches.items()},
-            maps=pick(self.maps),
+            maps=pick(self.maps), maps_trunk=pick(self.maps_trunk),
             boxes=None if self.boxes is None else [self.boxes[i] for i in idx.tolist()],
             names=None if self.names is None else [self.names[i] for i in idx.tolist()])
 
@@ -140,6 +142,6 @@ def collate(videos: Sequence[Mapping[str, np.ndarray]], labels: Sequence[float] 
                  classes=None if classes is None else _tensor(classes),
                  motion=out.get("motion"), motion_desc=out.get("motion_desc"),
                  context=out.get("context"), patches=out["patches"] or None,
-                 maps=out.get("maps"),
+                 maps=out.get("maps"), maps_trunk=out.get("maps_trunk"),
                  boxes=[np.asarray(v["boxes"]) for v in videos] if "boxes" in keys else None,
                  names=list(names) if names is not None else None)

@@ -108,6 +108,7 @@ class FeatureSource(ABC):
 
 _HOW = {"patches": "wsvad extract VIDEOS --out STORE --patches",
         "maps": "wsvad extract VIDEOS --out STORE --maps",
+        "maps_trunk": "wsvad extract VIDEOS --out STORE --maps-trunk",
         "boxes": "wsvad extract VIDEOS --out STORE --boxes",
         "motion": "wsvad extract VIDEOS --out STORE (a backbone with motion: the default)",
         "motion_desc": "wsvad extract VIDEOS --out STORE (a backbone with motion: the default)",

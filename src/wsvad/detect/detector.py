@@ -267,6 +267,7 @@ def encoder_for(contract: FeatureContract, weights: str | Path | None, run: str)
     enc = VideoEncoder(contract.backbone, crops=contract.crops,
                        snippet_frames=contract.clip_frames or 16, stride=contract.stride,
                        fps=contract.fps, weights=weights, maps="maps" in names,
+                       maps_trunk="maps_trunk" in names,
                        patches=grids, boxes="boxes" in names, view=contract.view or "crop",
                        frames_per_snippet=contract.sampled_frames or 4, patch_mode=mode,
                        patch_size=int(size or 448))

@@ -106,12 +106,19 @@ def _run_offline(det: Detector, path: str, out: Path, overlay: bool,
         log.add(i, s)
     log.close()
     labels = gt_labels.get(res.name)
+    size = (res.width, res.height) if res.width else None
+    described = describe_events(res.events, det.clip, res.localization, res.classes,
+                                det.meta.get("class_names"), size)
     t_overlay = 0.0
     if overlay:
         t0 = time.perf_counter()
         alert = np.zeros(res.frames, bool)
-        for e in res.events:
+        what: list[str | None] = [None] * res.frames
+        for e, row in zip(res.events, described, strict=True):
             alert[e.start_frame:e.end_frame] = True
+            if "what" in row:
+                what[e.start_frame:e.end_frame] = [row["what"]["class"]] * \
+                    (min(e.end_frame, res.frames) - e.start_frame)
         loc = res.localization
         layer = HeatmapLayer(loc.heatmaps, det.clip, loc.region) \
             if loc is not None and loc.heatmaps is not None else None
@@ -122,7 +129,7 @@ def _run_offline(det: Detector, path: str, out: Path, overlay: bool,
             for i, (frame, _t) in enumerate(iter_frames(path, det.contract.fps)):
                 if i >= res.frames:
                     break
-                ow.write(frame, i, float(res.frame_scores[i]), bool(alert[i]))
+                ow.write(frame, i, float(res.frame_scores[i]), bool(alert[i]), what[i])
             ow.close()
         except BaseException:
             ow.abort()
@@ -131,9 +138,6 @@ def _run_offline(det: Detector, path: str, out: Path, overlay: bool,
     timing = {"analysis_s": round(res.seconds, 3), "overlay_s": round(t_overlay, 3),
               "video_s": round(res.video_seconds, 3),
               "realtime_factor": round(res.realtime_factor, 2)}
-    size = (res.width, res.height) if res.width else None
-    described = describe_events(res.events, det.clip, res.localization, res.classes,
-                                det.meta.get("class_names"), size)
     if res.localization is not None:
         write_localization(vdir / "localization.json", res.localization, det.clip, size)
     row = _finish(det, vdir, res.name, path, res.events, res.frame_scores, res.fps, labels,

@@ -120,7 +120,9 @@ class OverlayWriter:
         cv2.polylines(panel, [pts], False, (235, 235, 235), 2, cv2.LINE_AA)
         return panel
 
-    def write(self, frame: np.ndarray, index: int, score: float, alert: bool) -> None:
+    def write(self, frame: np.ndarray, index: int, score: float, alert: bool,
+              what: str | None = None) -> None:
+        """Draw one frame; ``what``: the alert's predicted class, written next to ALERT."""
         h, w = frame.shape[:2]
         if index == 0 or self.writer.frames == 0:
             self.scale = 2 if w < 480 else 1
@@ -145,6 +147,12 @@ class OverlayWriter:
             cv2.rectangle(img, (img.shape[1] - 92, 8), (img.shape[1] - 10, 32), RED, -1)
             cv2.putText(img, "ALERT", (img.shape[1] - 84, 27), cv2.FONT_HERSHEY_SIMPLEX, 0.65,
                         (255, 255, 255), 2, cv2.LINE_AA)
+            if what:
+                (tw, th), _ = cv2.getTextSize(what, cv2.FONT_HERSHEY_SIMPLEX, 0.55, 2)
+                x = max(0, img.shape[1] - 10 - tw - 8)
+                cv2.rectangle(img, (x, 36), (img.shape[1] - 10, 40 + th + 6), RED, -1)
+                cv2.putText(img, what, (x + 4, 40 + th), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
+                            (255, 255, 255), 2, cv2.LINE_AA)
         panel = self._panel(img.shape[1], index, score)
         color = RED if score >= self.threshold else (235, 235, 235)
         cv2.putText(panel, f"t {index / self.fps:6.1f} s   score {score:.3f}   threshold "

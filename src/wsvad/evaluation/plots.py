@@ -87,3 +87,19 @@ def plot_history(history: list[dict], out_path: str | Path) -> Path:
         ax2.legend(loc="lower left", fontsize=7)
     ax2.set(xlabel="iteration", ylabel="video AUC", title="validation (held-out train videos)")
     return _save(fig, Path(out_path))
+
+
+def plot_confusion(matrix: np.ndarray, names: list[str], out_path: str | Path,
+                   title: str = "") -> Path:
+    """The class confusion matrix (rows: true class, columns: predicted), counts in the cells."""
+    m = np.asarray(matrix)
+    fig, ax = plt.subplots(figsize=(1.0 * len(names) + 2, 0.8 * len(names) + 1.5))
+    ax.imshow(m, cmap="Blues")
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            ax.text(j, i, str(m[i, j]), ha="center", va="center",
+                    color="white" if m[i, j] > m.max() / 2 else "black")
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set(xlabel="predicted", ylabel="true", title=title or "videos by class")
+    return _save(fig, Path(out_path))

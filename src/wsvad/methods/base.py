@@ -215,6 +215,11 @@ class Method(nn.Module):
         """Named, already weighted loss terms; the training objective is their sum."""
         raise TypeError(f"{type(self).__name__} must implement losses")  # pragma: no cover
 
+    def class_names(self) -> list[str]:
+        """The anomaly classes the method names ("what"), in the order of ``Output.classes``;
+        empty for a method that only says *whether*."""
+        return []
+
     def stage_count(self) -> int:
         """How many training stages the method runs in sequence (SSRL: 4); each stage starts
         from the previous stage's validation-chosen checkpoint."""

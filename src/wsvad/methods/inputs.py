@@ -73,9 +73,12 @@ class InputNorm(nn.Module):
         self.fit_moments(len(x), x.sum(0), (x * x).sum(0), parts)
 
     @torch.no_grad()
-    def fit_moments(self, n: int, s1, s2, parts: tuple[tuple[str, int], ...]) -> None:
+    def fit_moments(self, n: int, s1, s2, parts: tuple[tuple[str, int], ...],
+                    balance: bool = True) -> None:
         """The same from streamed moments: count, per-dim sum and sum of squares (float64),
-        so that a large training set never has to sit in memory at once."""
+        so that a large training set never has to sit in memory at once. ``balance=False``
+        leaves out the 1/√width part weight (unit-variance dims, for a one-part stream whose
+        values feed linear heads directly, such as GIG's maps)."""
         s1, s2 = torch.as_tensor(s1, dtype=torch.float64), torch.as_tensor(s2, dtype=torch.float64)
         if sum(w for _, w in parts) != s1.shape[0]:
             raise ValueError(f"feature parts {parts} do not add up to the dimension "
@@ -88,7 +91,7 @@ class InputNorm(nn.Module):
             sd = std[lo:lo + width]
             floor = max(0.1 * float(sd.median()), 1e-6)
             scale[lo:lo + width] = 1.0 / sd.clamp_min(floor)
-            weight[lo:lo + width] = 1.0 / width ** 0.5
+            weight[lo:lo + width] = 1.0 / width ** 0.5 if balance else 1.0
             lo += width
         self.mean.copy_(mean.float())
         self.scale.copy_(scale.float())

@@ -19,7 +19,7 @@ from wsvad.detect.outputs import plot_timeline
 from wsvad.detect.overlay import HeatmapLayer
 from wsvad.detect.where import event_class, predicted_boxes
 from wsvad.errors import DataError, WsvadError
-from wsvad.evaluation.plots import plot_roc_pr
+from wsvad.evaluation.plots import plot_confusion, plot_roc_pr
 from wsvad.evaluation.threshold import run_threshold
 from wsvad.methods.base import Localization
 from wsvad.training.evaluate import evaluate_model, load_run_and_data
@@ -127,6 +127,11 @@ def collect(run: str | Path, data: str | Path | None = None, videos: str | Path 
         rep.figures = {"roc": _png(tmp / "roc.png"), "pr": _png(tmp / "pr.png")}
         if (run / "training.png").is_file():
             rep.figures["training"] = _png(run / "training.png")
+        if "confusion" in ev.metrics:
+            conf = ev.metrics["confusion"]
+            plot_confusion(np.array(conf["matrix"]), conf["classes"], tmp / "confusion.png",
+                           f"videos by class (τ = {threshold:.2f})")
+            rep.figures["confusion"] = _png(tmp / "confusion.png")
         rule = Hysteresis(threshold)
         order = sorted(frames, key=lambda n: (-int(labels[n].max() > 0), -float(frames[n].max())))
         rep.videos_total = len(order)

@@ -123,6 +123,14 @@ def render(rep: ReportData) -> str:
         "<br>".join(f"{e(k)}: {e(v)}" for k, v in failed.items()) + "</p>")
     classwise = "" if not cls_rows else "<h3>AUC per class (class videos + all normal " \
         "videos)</h3><table><tr><th>class</th><th>AUC</th></tr>" + cls_rows + "</table>"
+    f1 = m.get("classwise_f1") or {}
+    if f1:
+        classwise += ("<h3>What: frame F1 per class at τ (MF1 " + _fmt(m.get("mf1")) + ")</h3>"
+                      "<table><tr><th>class</th><th>F1</th></tr>" + "".join(
+                          f"<tr><td>{e(str(k))}</td><td class=num>{_fmt(v)}</td></tr>"
+                          for k, v in sorted(f1.items())) + "</table>")
+    if "confusion" in rep.figures:
+        classwise += _img(rep.figures["confusion"], "class confusion matrix")
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     table_json = json.dumps(data).replace("</", "<\\/")
     return f"""<!DOCTYPE html>

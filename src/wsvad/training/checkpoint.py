@@ -23,6 +23,8 @@ def save_checkpoint(model: methods.Method, contract: FeatureContract, path: str 
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     meta = {"method": model.name, "config": model.cfg.to_dict(), "dim": model.dim,
             "contract": contract.to_dict(), "wsvad_version": __version__, **(extra or {})}
+    if model.class_names():
+        meta["class_names"] = model.class_names()     # what detect and report call each class
     atomic_write(path.with_suffix(".safetensors"),
                  lambda p: save_file(state, str(p), metadata={"method": model.name}))
     write_json(path.with_suffix(".json"), meta)

@@ -16,12 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from wsvad.data.groundtruth import read_boxes
+from wsvad.data.groundtruth import read_boxes, snippet_to_frame
 from wsvad.data.spec import FeatureDataset, load_dataset
 from wsvad.data.streams import load_streams
 from wsvad.errors import DataError, WsvadError
 from wsvad.evaluation.metrics import evaluate_scores
-from wsvad.evaluation.plots import plot_roc_pr, plot_timelines
+from wsvad.evaluation.multiclass import classwise_f1, confusion
+from wsvad.evaluation.plots import plot_confusion, plot_roc_pr, plot_timelines
 from wsvad.evaluation.spatial import heatmap_scores, localisation_summary, s_loc
 from wsvad.evaluation.threshold import run_threshold
 from wsvad.methods.base import Method
@@ -108,11 +109,35 @@ def evaluate_model(model: Method, ds: FeatureDataset, threshold: float,
               file=sys.stderr)
     if scores.localization and ds.spec.boxes is not None:
         metrics.update(spatial_metrics(scores, ds))
+    vocab = model.class_names()
+    if vocab and scores.classes and any(e.cls for e in ds.test):
+        metrics.update(class_metrics(scores, labels, classes, vocab, threshold,
+                                     ds.spec.snippet_frames))
     if out_dir is not None:
         out_dir = Path(out_dir)
         plot_roc_pr(scores.frames, labels, out_dir, title=f"{model.name} on {ds.spec.name}")
         plot_timelines(scores.frames, labels, out_dir / "timelines.png")
+        if "confusion" in metrics:
+            plot_confusion(np.array(metrics["confusion"]["matrix"]),
+                           metrics["confusion"]["classes"], out_dir / "confusion.png",
+                           f"{model.name} on {ds.spec.name}: videos by class (τ = "
+                           f"{threshold:.2f})")
     return Evaluation(metrics, scores)
+
+
+def class_metrics(scores: VideoScores, labels: dict[str, np.ndarray],
+                  classes: dict[str, str | None], vocab: list[str], threshold: float,
+                  clip: int) -> dict[str, Any]:
+    """What: class-wise frame F1, MF1 and the video confusion matrix at τ
+    (:mod:`wsvad.evaluation.multiclass`)."""
+    pred = {n: snippet_to_frame(scores.classes[n].argmax(-1), len(labels[n]), clip).astype(int)
+            for n in scores.frames}
+    f1 = classwise_f1(scores.frames, pred, labels, classes, vocab, threshold)
+    matrix, names = confusion(scores.snippets, scores.classes, classes, vocab, threshold)
+    out: dict[str, Any] = {"confusion": {"classes": names, "matrix": matrix.tolist()}}
+    if f1:
+        out.update(classwise_f1=f1, mf1=float(np.mean(list(f1.values()))))
+    return out
 
 
 def spatial_metrics(scores: VideoScores, ds: FeatureDataset) -> dict[str, Any]:

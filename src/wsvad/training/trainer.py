@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from wsvad import methods
 from wsvad.data.bags import BagSet, BalancedBags
+from wsvad.data.classes import multi_hot, vocabulary
 from wsvad.data.spec import DatasetSpec, FeatureDataset, load_dataset
 from wsvad.data.streams import load_streams
 from wsvad.errors import DataError, WsvadError
@@ -74,8 +75,11 @@ def prepare(data: str | Path | DatasetSpec | FeatureDataset, method: str,
     ds = data if isinstance(data, FeatureDataset) else load_dataset(data, evaluate_test)
     if not ds.train:
         raise DataError("the dataset spec has no train_list")
-    model = methods.create(method, dim=ds.contract.dim, parts=ds.contract.parts,
-                           **(overrides or {}))
+    overrides = dict(overrides or {})
+    keys = {f.name for f in fields(methods.get(method).Config)}
+    if "classes" in keys and overrides.get("classes") is None:
+        overrides["classes"] = ",".join(vocabulary(ds.train)) or None   # "what": from the data
+    model = methods.create(method, dim=ds.contract.dim, parts=ds.contract.parts, **overrides)
     streams = ds.streams_for(model.needs, method)
     if evaluate_test and ds.test and not allow_missing:
         bad = unreadable_videos(model, ds, [e.name for e in ds.test])
@@ -88,10 +92,13 @@ def prepare(data: str | Path | DatasetSpec | FeatureDataset, method: str,
                         "normal and abnormal videos (check the labels file or abnormal_first)")
     fit_idx, val_idx = stratified_split(labels, val_fraction, seed)
 
+    vocab = model.class_names()
+
     def bags(idx: np.ndarray) -> BagSet:
         return BagSet([ds.train[i].name for i in idx], [labels[i] for i in idx],
                       lambda n: load_streams(ds.source, n, streams), model.cfg.segments,
-                      progress=progress)
+                      progress=progress, classes=np.stack(
+                          [multi_hot(ds.train[i], vocab) for i in idx]) if vocab else None)
     fit = bags(fit_idx)
     val = bags(val_idx) if len(val_idx) else None
     skipped = {**fit.skipped, **(val.skipped if val else {})}

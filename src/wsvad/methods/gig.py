@@ -1,0 +1,290 @@
+"""``gig`` — "Global Information Guided" anomaly detection (CityScene challenge, ACM MM'20
+workshop): a global pattern cue from the whole video steers which spatial positions of each
+segment's feature map decide its score, and the scores name the anomaly class ("what").
+
+Per video, spatial maps ``X [T, h, w, d]`` (``maps`` stream) →
+
+* **GIG module**: g = global max pool over T, h, w (Eq. 1); X̂ = σ(g) ⊙ X + X (Eq. 2);
+  φ1(g) → 1 + C class scores, S_v = max over the C anomaly classes of σ(φ1(g)) (Eq. 3), BCE with
+  the video label (Eq. 4).
+* **Spatial reasoning**: r_ij = cos(g, X̂_ij) (Eq. 5); the k positions of highest r, averaged,
+  give the segment's vector X_s (Eq. 6); φ2 → 1 + C segment class scores S_s (Eq. 7); a
+  segment's anomaly score is the max over the C anomaly classes (Eq. 9, per segment, as the
+  paper scores frames); consensus S_c = mean of the top-p segments per class (Eq. 8).
+* **Loss** (Eq. 10–14): L_v + λ1·BCE(max_c S_c, y) + λ2·multi-label BCE(S_c, [normal, classes])
+  + λ3·Σ_t S_s^t, with λ = 1, 0.5, 0.1; Adagrad 1e-3, 8 videos per batch (4 + 4), dropout 0.5,
+  random horizontal flips of the maps, T = 8 segments. The paper trains 100 epochs; Adagrad
+  at 1e-3 moves each weight by about lr·√steps, so the default cap is 3000 steps (validation
+  picks the checkpoint). Measured on Ped2 (seed 1, 3000 steps): Adagrad 1e-3 0.852 frame AUC
+  (best step 2900), Adagrad 1e-2 0.789, Adam 1e-3 0.810 — the paper's optimiser stays.
+* **Test**: every snippet scored; Gaussian smoothing of the scores (paper: σ = 2 at its stride
+  of 3 frames, i.e. 6 frames — ``smooth_sigma`` is that in snippets: 6 / 16 = 0.375 for
+  16-frame snippets).
+* **Where**: ``localize`` returns the relation scores r (Eq. 5) of each snippet as a heat map.
+  **What**: ``Output.classes [B, T, C]``, the anomaly-class scores of each snippet.
+
+Choices the paper leaves open (no public code), each with its reason:
+
+- *Input*: the paper's backbone is TPN-ResNet50 (Kinetics) with 7×7×2048 maps after the TPN
+  module; ours are EfficientNet-Lite0's 7×7×1280 maps of the whole frame (``wsvad extract
+  --maps``), or any user backbone that writes a ``maps`` stream. Maps are standardised per
+  channel on the normal training snippets (``input_norm``, as every method here), so that g's
+  σ-attention and the cosine relations compare deviations, not raw activation scales. Unlike
+  the clip features, a map is one part, so its channels keep unit scale (no 1/√d weight):
+  σ(g) and the linear heads see values of order one, as they would raw activations.
+- *Segments*: the paper samples n_s = 6 clips 5 frames apart per segment; our snippets are
+  16-frame clips and a training video is resampled to T = 8 segments by averaging the maps of
+  the snippets each segment covers (the same resampling every method uses).
+- *k* (positions per segment) = 5 of 49 and *p* (segments in the consensus) = 3 of 8: unstated
+  in the paper; about a tenth of the map, and RTFM's k = 3 of the segments.
+- *Sparsity* on every video's segment anomaly scores (Eq. 13 sums over T without a label
+  condition), averaged over the batch.
+- *Classes*: the C anomaly classes are the training videos' classes (``labels.csv``'s third
+  column, ``|`` between several); without classes C = 1 ("anomaly").
+- *Heads*: φ1 and φ2 are single linear layers (the paper: "a fully connected function").
+
+Example:
+    >>> import torch; from wsvad.data import Batch
+    >>> m = GIG(16, GIGConfig.build({"classes": "fall,fight"}))
+    >>> b = Batch(None, torch.tensor([0., 1.]), maps=torch.rand(2, 8, 7, 7, 32),
+    ...           classes=torch.tensor([[0., 0.], [0., 1.]]))
+    >>> out = m(b)
+    >>> out.scores.shape, out.classes.shape, sorted(m.losses(b, out))
+    (torch.Size([2, 8]), torch.Size([2, 8, 2]), ['global', 'segment', 'sparsity', 'video'])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from wsvad.data.batch import Batch
+from wsvad.errors import DataError
+from wsvad.methods import losses as L
+from wsvad.methods.base import Localization, Method, MethodConfig, Output, register
+from wsvad.methods.inputs import InputNorm
+
+TRUNK_WIDTH = 192     # EfficientNet-Lite0's activations before its last block
+
+
+@dataclass
+class GIGConfig(MethodConfig):
+    batch_size: int = 4             # 4 normal + 4 abnormal = the paper's batch of 8
+    segments: int = 8
+    lr: float = 1e-3
+    iterations: int = 3000
+    dropout: float = 0.5
+    k: int = 5                      # spatial positions per segment (Eq. 6)
+    p: int = 3                      # segments in the consensus (Eq. 8)
+    lambda_global: float = 1.0      # λ1
+    lambda_segment: float = 0.5     # λ2
+    lambda_sparse: float = 0.1      # λ3
+    flip: bool = True
+    smooth_sigma: float = 0.375     # test-time Gaussian σ in snippets (6 frames / 16)
+    classes: str | None = None      # comma-separated anomaly classes (filled from the data)
+
+    RANGES = {**MethodConfig.RANGES, "p": (1, None, True, False),
+              "smooth_sigma": (0, None, True, False)}
+
+
+@register
+class GIG(Method):
+    """Global-information-guided spatial reasoning on feature maps, with anomaly classes."""
+
+    name = "gig"
+    Config = GIGConfig
+    needs = ("maps",)
+    paper = "GIG, CityScene challenge (ACM MM 2020 workshop)"
+
+    def __init__(self, dim: int, cfg: GIGConfig, parts: tuple[tuple[str, int], ...] = (),
+                 map_dim: int | None = None):
+        super().__init__(dim, cfg, parts)
+        self._classes = [c for c in (cfg.classes or "").split(",") if c.strip()] or ["anomaly"]
+        self.drop = nn.Dropout(cfg.dropout)
+        self.map_dim = None
+        if map_dim is not None:
+            self._build(map_dim)
+
+    def _build(self, d: int) -> None:
+        self.map_dim = d
+        c = 1 + len(self._classes)
+        self.map_norm = InputNorm(d, self.cfg.input_norm)
+        self.phi1, self.phi2 = nn.Linear(d, c), nn.Linear(d, c)
+
+    def load_state_dict(self, state, strict: bool = True, assign: bool = False):
+        if self.map_dim is None and "map_norm.mean" in state:
+            self._build(int(state["map_norm.mean"].shape[0]))
+        return super().load_state_dict(state, strict, assign)
+
+    def class_names(self) -> list[str]:
+        return list(self._classes)
+
+    def optimizer(self) -> torch.optim.Optimizer:
+        """Adagrad (paper Sect. 4.2), on the trainable parameters."""
+        return torch.optim.Adagrad([p for p in self.parameters() if p.requires_grad],
+                                   lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+
+    def raw_maps(self, batch: Batch) -> torch.Tensor:
+        """``[B, T, h, w, d]`` maps of a batch, before normalisation (here: the ``maps``
+        stream; :class:`GIGEndToEnd` computes them)."""
+        return batch.maps.float()
+
+    @torch.no_grad()
+    def fit(self, videos) -> None:
+        """Per-channel statistics of the normal training videos' maps."""
+        n, s1, s2 = 0, 0.0, 0.0
+        for b in videos():
+            if getattr(b, self.needs[0]) is None:
+                continue
+            maps = self.raw_maps(b)
+            if self.map_dim is None:
+                self._build(maps.shape[-1])
+            if float(b.label[0]) > 0.5 or self.cfg.input_norm == "none":
+                continue
+            x = maps.reshape(-1, maps.shape[-1]).double()
+            n, s1, s2 = n + len(x), s1 + x.sum(0), s2 + (x * x).sum(0)
+        if n:
+            self.map_norm.fit_moments(n, s1, s2, (("maps", self.map_dim),), balance=False)
+
+    def check_input(self, batch: Batch) -> None:
+        batch.require(*self.needs, method=self.name)
+        stream = self.needs[0]
+        x = getattr(batch, stream)
+        if x.ndim != 5:
+            raise DataError(f"{self.name}: expected {stream} [B, T, h, w, d], got "
+                            f"{tuple(x.shape)}")
+        width = self.map_dim if stream == "maps" else TRUNK_WIDTH
+        if width is not None and x.shape[-1] != width:
+            raise DataError(f"{self.name}: {stream} have {x.shape[-1]} channels, expected "
+                            f"{width}")
+
+    # -- forward -------------------------------------------------------------------------------
+    def forward(self, batch: Batch) -> Output:
+        self.check_input(batch)
+        x = self.raw_maps(batch)
+        if self.map_dim is None:
+            self._build(x.shape[-1])
+        x = self.map_norm(x)                                              # [B, T, h, w, d]
+        if self.training and self.cfg.flip:
+            flip = torch.rand(len(x)) < 0.5
+            x = torch.where(flip[:, None, None, None, None], x.flip(3), x)
+        b, t, h, w, d = x.shape
+        g = x.amax(dim=(1, 2, 3))                                         # Eq. 1  [B, d]
+        x = torch.sigmoid(g)[:, None, None, None] * x + x                 # Eq. 2
+        s_v = torch.sigmoid(self.phi1(self.drop(g)))[:, 1:].amax(-1)      # Eq. 3  [B]
+        flat = x.reshape(b, t, h * w, d)
+        r = F.cosine_similarity(flat, g[:, None, None, :], dim=-1)        # Eq. 5  [B, T, hw]
+        k = min(self.cfg.k, h * w)
+        idx = r.topk(k, dim=-1).indices
+        xs = flat.gather(2, idx[..., None].expand(b, t, k, d)).mean(2)    # Eq. 6  [B, T, d]
+        seg = torch.sigmoid(self.phi2(self.drop(xs)))                      # Eq. 7  [B, T, 1+C]
+        scores = seg[..., 1:].amax(-1)                                    # Eq. 9 per segment
+        if not self.training and self.cfg.smooth_sigma > 0:
+            scores = gaussian_smooth(scores, self.cfg.smooth_sigma)
+        return Output(scores=scores, classes=seg[..., 1:],
+                      extras={"S_v": s_v, "segment": seg, "relation": r.view(b, t, h, w)})
+
+    def losses(self, batch: Batch, output: Output) -> dict[str, torch.Tensor]:
+        cfg, y = self.cfg, batch.label
+        seg = output.extras["segment"]                                    # [B, T, 1+C]
+        p = min(cfg.p, seg.shape[1])
+        consensus = seg.topk(p, dim=1).values.mean(1)                     # Eq. 8  [B, 1+C]
+        s_g = consensus[:, 1:].amax(-1)                                   # Eq. 9
+        if batch.classes is not None and batch.classes.shape[-1] == len(self._classes):
+            kinds = batch.classes
+        else:                                        # no class labels: one class, "anomaly"
+            kinds = y[:, None].expand(-1, len(self._classes))
+        target = torch.cat([(1 - y)[:, None], kinds], dim=1)              # multi-hot (Eq. 11)
+        return {"video": L.bce(output.extras["S_v"], y),                          # Eq. 4
+                "global": cfg.lambda_global * L.bce(s_g, y),                       # Eq. 10
+                "segment": cfg.lambda_segment * L.bce(consensus, target),          # Eq. 11
+                "sparsity": cfg.lambda_sparse * seg[..., 1:].amax(-1).sum(1).mean()}  # Eq. 13
+
+    # -- where -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def localize(self, batch: Batch, output: Output) -> list[Localization] | None:
+        """Per video ``[T, h, w]``: the relation of every position to the global cue (Eq. 5),
+        min–max normalised over the video."""
+        r = output.extras["relation"]
+        lo = r.flatten(1).min(1).values[:, None, None, None]
+        hi = r.flatten(1).max(1).values[:, None, None, None]
+        maps = ((r - lo) / (hi - lo).clamp_min(1e-12)).numpy()
+        return [Localization(heatmaps=np.ascontiguousarray(m)) for m in maps]
+
+
+def gaussian_smooth(scores: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``[B, T]`` smoothed along T with a normalised Gaussian (edges: the kernel renormalised
+    over the samples that exist).
+
+    Example:
+        >>> # centre: 3 / (1 + 2·e^-½ + 2·e^-2) = 1.208; first: 3·e^-2 / (1 + e^-½ + e^-2 + e^-4.5)
+        >>> gaussian_smooth(torch.tensor([[0., 0., 3., 0., 0.]]), 1.0).round(decimals=3)
+        tensor([[0.2320, 0.7710, 1.2080, 0.7710, 0.2320]])
+    """
+    radius = max(1, math.ceil(3 * sigma))
+    x = torch.arange(-radius, radius + 1, dtype=scores.dtype)
+    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+    num = F.conv1d(scores[:, None], kernel.view(1, 1, -1), padding=radius)
+    den = F.conv1d(torch.ones_like(scores[:, None]), kernel.view(1, 1, -1), padding=radius)
+    return (num / den)[:, 0]
+
+
+@dataclass
+class GIGEndToEndConfig(GIGConfig):
+    finetune: bool = True           # False: the same model with the backbone's tail frozen
+
+
+@register
+class GIGEndToEnd(GIG):
+    """GIG trained end to end with the backbone's last block (paper contribution 1).
+
+    Reads ``maps_trunk [B, T, 7, 7, 192]`` (``wsvad extract --maps-trunk``: EfficientNet-Lite0's
+    activations before its last MBConv block, middle sampled frame of each snippet) and runs the
+    last block and the 1×1 head conv — initialised from the packaged ImageNet weights, trained
+    with the GIG head — to get the maps. Everything below that block is frozen and computed once
+    at extraction: the gradients are those of fine-tuning from decoded frames with a frozen
+    trunk, at a fraction of the cost. BatchNorm statistics of the tail stay frozen (batches of a
+    few videos). ``finetune=false`` keeps the tail frozen: the control that isolates what
+    training it adds (same stream, same frame).
+
+    Example:
+        >>> import torch; from wsvad.data import Batch
+        >>> m = GIGEndToEnd(16, GIGEndToEndConfig.build({}))
+        >>> b = Batch(None, torch.tensor([0., 1.]), maps_trunk=torch.rand(2, 8, 7, 7, 192))
+        >>> m(b).scores.shape, m.raw_maps(b).shape
+        (torch.Size([2, 8]), torch.Size([2, 8, 7, 7, 1280]))
+    """
+
+    name = "gig_e2e"
+    Config = GIGEndToEndConfig
+    needs = ("maps_trunk",)
+
+    def __init__(self, dim: int, cfg: GIGEndToEndConfig, parts: tuple[tuple[str, int], ...] = (),
+                 map_dim: int | None = None):
+        from wsvad.backbones.effnet_lite import load_effnet_lite0
+        super().__init__(dim, cfg, parts, map_dim=1280)
+        net = load_effnet_lite0()         # the packaged ImageNet weights (no download)
+        self.tail = nn.ModuleDict({"block": net._blocks[-1], "head": net._conv_head,
+                                   "bn": net._bn1})
+        for p in self.tail.parameters():
+            p.requires_grad_(bool(cfg.finetune))
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for m in self.tail.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
+        return self
+
+    def raw_maps(self, batch: Batch) -> torch.Tensor:
+        x = batch.maps_trunk.float()                                      # [B, T, h, w, 192]
+        b, t, h, w, c = x.shape
+        y = x.reshape(b * t, h, w, c).permute(0, 3, 1, 2)
+        y = F.relu6(self.tail["bn"](self.tail["head"](self.tail["block"](y))))
+        return y.permute(0, 2, 3, 1).reshape(b, t, h, w, -1)
+
