@@ -37,6 +37,7 @@ def main() -> None:
     for title, (name, over, batch) in cases.items():
         model = methods.create(name, dim=8, **over)
         batch = batch or trunk
+        model(batch)                  # builds the heads (their width comes from the data)
         opt = model.optimizer()
         timed_steps(model, opt, lambda b=batch: b, args.warmup)
         times = timed_steps(model, opt, lambda b=batch: b, args.steps)

@@ -67,7 +67,7 @@ def test_class_vocabulary_and_metrics_by_hand():
     labels = {"f": np.array([1, 1, 1, 0]), "g": np.array([0, 1, 1, 0]),
               "n": np.zeros(4, int)}
     pred = {"f": np.array([0, 0, 1, 0]), "g": np.array([1, 1, 1, 1]), "n": np.array([1, 0, 0, 0])}
-    cls = {"f": "fall", "g": "fight", "n": None}
+    cls = {"f": ["fall"], "g": ["fight"], "n": []}
     f1 = classwise_f1(scores, pred, labels, cls, ["fall", "fight"], 0.5)
     # fall:  TP 2 (f0, f1), FP 0, FN 1 (f2 said fight)            → 4 / 5
     # fight: TP 1 (g1), FP 3 (f2, g0, n0), FN 1 (g2 below τ)       → 2 / 6
@@ -75,7 +75,7 @@ def test_class_vocabulary_and_metrics_by_hand():
     m, names = confusion({"f": np.array([0.9, 0.2]), "n": np.array([0.2, 0.2])},
                          {"f": np.array([[0.1, 0.9], [0.5, 0.5]]),
                           "n": np.array([[0.5, 0.5], [0.5, 0.5]])},
-                         {"f": "fall", "n": None}, ["fall", "fight"], 0.5)
+                         {"f": ["fall"], "n": []}, ["fall", "fight"], 0.5)
     assert names == ["normal", "fall", "fight"] and m.tolist() == [[1, 0, 0], [0, 0, 1],
                                                                     [0, 0, 0]]
 

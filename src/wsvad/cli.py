@@ -363,10 +363,13 @@ def _info(args: argparse.Namespace) -> int:
     from wsvad.methods.complexity import describe
     d = describe(args.method, args.dim, args.patch_dim, args.crops, args.segments,
                  **_overrides(args.overrides))
-    print(f"{d['method']} ({d['paper'] or 'wsvad'}): {d['parameters'] / 1e6:.1f}M parameters; "
-          f"{d['macs_per_bag'] / 1e9:.1f} GMACs per bag of {d['segments']} snippets x "
-          f"{d['crops']} crops ({d['macs_per_snippet'] / 1e9:.2f} G per snippet); features "
-          f"{d['dim']}-d" + (f", patches {d['patch_dim']}-d" if d["patch_dim"] else ""))
+    p, macs = d["parameters"], d["macs_per_bag"]
+    params = f"{p / 1e6:.1f}M" if p >= 1e5 else f"{p:,}"
+    work = f"{macs / 1e9:.1f} GMACs" if macs >= 1e8 else f"{macs / 1e6:.1f} MMACs"
+    print(f"{d['method']} ({d['paper'] or 'wsvad'}): {params} parameters; {work} per bag of "
+          f"{d['segments']} snippets x {d['crops']} crops ({d['macs_per_snippet'] / 1e6:.2f} M "
+          f"per snippet); features {d['dim']}-d"
+          + (f", patches {d['patch_dim']}-d" if d["patch_dim"] else ""))
     return 0
 
 

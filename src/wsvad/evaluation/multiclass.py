@@ -13,7 +13,7 @@ Example:
     >>> scores = {"a": np.array([0.9, 0.9, 0.1]), "n": np.array([0.8, 0.2, 0.2])}
     >>> labels = {"a": np.array([1, 1, 0]), "n": np.array([0, 0, 0])}
     >>> pred = {"a": np.array([0, 1, 1]), "n": np.array([0, 0, 0])}    # class index per frame
-    >>> f1 = classwise_f1(scores, pred, labels, {"a": "fall", "n": None}, ["fall", "fight"], 0.5)
+    >>> f1 = classwise_f1(scores, pred, labels, {"a": ["fall"], "n": []}, ["fall", "fight"], 0.5)
     >>> # fall: TP 1 (a[0]), FP 1 (n[0]), FN 1 (a[1] said fight) → P = R = 0.5 → F1 0.5
     >>> f1
     {'fall': 0.5}
@@ -21,27 +21,25 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from wsvad.data.classes import names_of
-
 
 def classwise_f1(scores: Mapping[str, np.ndarray], pred_class: Mapping[str, np.ndarray],
-                 labels: Mapping[str, np.ndarray], classes: Mapping[str, str | None],
+                 labels: Mapping[str, np.ndarray], classes: Mapping[str, Sequence[str]],
                  vocab: list[str], threshold: float) -> dict[str, float]:
     """Frame F1 per anomaly class present in the test ground truth (see the module docstring).
 
     ``scores``/``labels``/``pred_class``: per video, per frame (anomaly score, 0/1 label, index
-    into ``vocab``); ``classes``: each test video's class cell."""
+    into ``vocab``); ``classes``: each test video's anomaly classes (empty for normal ones)."""
     tp, fp, fn = (dict.fromkeys(vocab, 0) for _ in range(3))
     present: set[str] = set()
     for name, s in scores.items():
         y = np.asarray(labels[name]) > 0
         flagged = np.asarray(s) >= threshold
         said = np.asarray(pred_class[name])
-        truth = [c for c in names_of(classes.get(name)) if c in tp]
+        truth = [c for c in classes.get(name, ()) if c in tp]
         if y.any():
             present.update(truth)
         for i, c in enumerate(vocab):
@@ -59,7 +57,7 @@ def classwise_f1(scores: Mapping[str, np.ndarray], pred_class: Mapping[str, np.n
 
 
 def confusion(snippet_scores: Mapping[str, np.ndarray], snippet_classes: Mapping[str, np.ndarray],
-              classes: Mapping[str, str | None], vocab: list[str], threshold: float
+              classes: Mapping[str, Sequence[str]], vocab: list[str], threshold: float
               ) -> tuple[np.ndarray, list[str]]:
     """Video-level confusion matrix ``[K+1, K+1]`` (rows: true, columns: predicted; index 0 =
     normal): a video is predicted normal when no snippet reaches τ, else the most probable class
@@ -70,14 +68,14 @@ def confusion(snippet_scores: Mapping[str, np.ndarray], snippet_classes: Mapping
         >>> m, names = confusion({"a": np.array([0.2, 0.9]), "n": np.array([0.1, 0.3])},
         ...                      {"a": np.array([[0.9, 0.1], [0.2, 0.8]]),
         ...                       "n": np.array([[0.5, 0.5], [0.5, 0.5]])},
-        ...                      {"a": "fight", "n": None}, ["fall", "fight"], 0.5)
+        ...                      {"a": ["fight"], "n": []}, ["fall", "fight"], 0.5)
         >>> names, m.tolist()
         (['normal', 'fall', 'fight'], [[1, 0, 0], [0, 0, 0], [0, 0, 1]])
     """
     names = ["normal", *vocab]
     m = np.zeros((len(names), len(names)), int)
     for video, s in snippet_scores.items():
-        truth = [c for c in names_of(classes.get(video)) if c in vocab]
+        truth = [c for c in classes.get(video, ()) if c in vocab]
         row = 1 + vocab.index(truth[0]) if truth else 0
         s = np.asarray(s)
         top = int(s.argmax())

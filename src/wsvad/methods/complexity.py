@@ -81,7 +81,8 @@ def describe(name: str, dim: int = 2048, patch_dim: int | None = None, crops: in
         patches = {f"{r}x{c}": torch.rand(1, t, r * c, pd) for r, c in grids}
     batch = Batch(torch.rand(1, crops, t, dim), torch.zeros(1), motion=torch.rand(1, t),
                   motion_desc=torch.rand(1, t, 208), context=torch.rand(1, t, 1000),
-                  patches=patches)
+                  patches=patches, maps=torch.rand(1, t, 7, 7, pd) if "maps" in model.needs
+                  else None, maps_trunk=torch.rand(1, t, 7, 7, 192))
     model.predict(batch)        # builds what a method builds on its first batch (SSRL's branches)
     c = count(model, batch)
     return {"method": name, "paper": model.paper, "dim": dim, "patch_dim": pd if patches else 0,

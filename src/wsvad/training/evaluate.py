@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from wsvad.data.classes import names_of
 from wsvad.data.groundtruth import read_boxes, snippet_to_frame
 from wsvad.data.spec import FeatureDataset, load_dataset
 from wsvad.data.streams import load_streams
@@ -132,8 +133,9 @@ def class_metrics(scores: VideoScores, labels: dict[str, np.ndarray],
     (:mod:`wsvad.evaluation.multiclass`)."""
     pred = {n: snippet_to_frame(scores.classes[n].argmax(-1), len(labels[n]), clip).astype(int)
             for n in scores.frames}
-    f1 = classwise_f1(scores.frames, pred, labels, classes, vocab, threshold)
-    matrix, names = confusion(scores.snippets, scores.classes, classes, vocab, threshold)
+    kinds = {n: names_of(c) for n, c in classes.items()}
+    f1 = classwise_f1(scores.frames, pred, labels, kinds, vocab, threshold)
+    matrix, names = confusion(scores.snippets, scores.classes, kinds, vocab, threshold)
     out: dict[str, Any] = {"confusion": {"classes": names, "matrix": matrix.tolist()}}
     if f1:
         out.update(classwise_f1=f1, mf1=float(np.mean(list(f1.values()))))
