@@ -1,16 +1,20 @@
-"""Moving-object proposals for fixed cameras: OpenCV MOG2 background subtraction, morphology,
-connected components → per-frame class-agnostic boxes with scores.
+"""Per-frame object boxes behind one interface, ``detect(frame) -> list[Box]`` (called in
+frame order: a background model is stateful):
 
-Any detector can stand behind the same interface: ``detect(frame) -> list[Box]`` per frame,
-called in order (a background model is stateful).
+* :class:`MovingObjectDetector` — moving-object proposals for fixed cameras: OpenCV MOG2
+  background subtraction, morphology, connected components → class-agnostic boxes.
+* :func:`read_detections` — a user's own detector output (CSV or JSON) as box rows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
+
+from wsvad.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -66,3 +70,47 @@ class MovingObjectDetector:
                 boxes.append(Box(int(x), int(y), int(x + w), int(y + h),
                                  float(area) / float(w * h)))
         return sorted(boxes, key=lambda b: -b.area)
+
+
+def read_detections(path: str | Path) -> tuple[np.ndarray, list[str]]:
+    """A user's detector output → rows ``[N, 7]`` ``(frame, x1, y1, x2, y2, score, class id)``
+    and the class names (id = index).
+
+    CSV: a header ``frame,x1,y1,x2,y2,score[,class]`` then one row per box. JSON: a list of
+    ``{"frame": f, "box": [x1, y1, x2, y2], "score": s, "class": "person"}`` (``class``
+    optional). Frames are 0-based, boxes in frame pixels.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "d.csv"
+        >>> _ = p.write_text("frame,x1,y1,x2,y2,score,class\\n3,1,2,11,22,0.8,car\\n")
+        >>> rows, names = read_detections(p)
+        >>> rows.tolist(), names
+        ([[3.0, 1.0, 2.0, 11.0, 22.0, 0.8, 0.0]], ['car'])
+    """
+    import csv
+    import json
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"detections file not found: {path}")
+    try:
+        if path.suffix.lower() == ".json":
+            items = [(d["frame"], *d["box"], d.get("score", 1.0), d.get("class", "object"))
+                     for d in json.loads(path.read_text())]
+        else:
+            with path.open(newline="") as f:
+                reader = csv.DictReader(f)
+                items = [(r["frame"], r["x1"], r["y1"], r["x2"], r["y2"], r.get("score") or 1.0,
+                          r.get("class") or "object") for r in reader]
+        names = sorted({str(i[6]) for i in items})
+        rows = np.array([[float(v) for v in i[:6]] + [names.index(str(i[6]))] for i in items],
+                        float).reshape(-1, 7)
+    except (KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: cannot read detections ({exc!r}); expected CSV columns "
+                        "frame,x1,y1,x2,y2,score[,class] or a JSON list of {frame, box: "
+                        "[x1, y1, x2, y2], score, class}") from None
+    if len(rows) and (not np.isfinite(rows).all() or (rows[:, 3] <= rows[:, 1]).any()
+                      or (rows[:, 4] <= rows[:, 2]).any() or (rows[:, 0] < 0).any()):
+        raise DataError(f"{path}: every box needs frame >= 0, x2 > x1 and y2 > y1 (finite)")
+    return rows, names
+
