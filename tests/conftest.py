@@ -37,6 +37,18 @@ def write_store_spec(root: Path, videos: list[tuple[str, int, int]], snippets: i
     return root / "spec.yaml"
 
 
+def abnormal_heatmaps(model, spec: Path, streams: tuple[str, ...]):
+    """``(name, heat maps [T, h, w])`` of each abnormal test video of ``spec``, scored by
+    ``model`` on ``streams``."""
+    from wsvad.data import load_dataset
+    from wsvad.data.streams import load_streams
+    ds = load_dataset(spec)
+    for e in ds.test:
+        if e.label:
+            _, out, batch = model.score_streams(load_streams(ds.source, e.name, streams), e.name)
+            yield e.name, model.localize(batch, out)[0].heatmaps
+
+
 @pytest.fixture(scope="session")
 def tiny_bench(tmp_path_factory) -> Path:
     """A small generated benchmark (fast to train on)."""

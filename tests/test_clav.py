@@ -6,10 +6,10 @@ import torch
 from conftest import write_store_spec
 
 from wsvad import methods
-from wsvad.backbones.imagenet_groups import GROUP_NAMES, group_probabilities
 from wsvad.backbones.video_encoder import EncodedVideo
 from wsvad.contract import FeatureContract, StreamSpec
 from wsvad.data import Batch, load_dataset
+from wsvad.data.context_groups import GROUP_NAMES, group_probabilities
 from wsvad.errors import DataError
 from wsvad.evaluation import frame_auc
 from wsvad.features.store import FeatureStoreWriter

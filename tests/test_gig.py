@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import write_store_spec
+from conftest import abnormal_heatmaps, write_store_spec
 
 from wsvad import methods
 from wsvad.backbones.video_encoder import EncodedVideo
@@ -124,37 +124,34 @@ def test_gig_learns_when_what_and_where(tmp_path):
     model, _, meta = load_checkpoint(tmp_path / "run" / "model")
     assert meta["class_names"] == ["smoke", "spark"] == model.class_names()
     # where: in an abnormal test video, the relation map peaks at the lit spot
-    from wsvad.data import load_dataset
-    from wsvad.data.streams import load_streams
-    ds = load_dataset(spec)
     hits = []
-    for e in ds.test:
-        if not e.label:
-            continue
-        r, c, a = spots[e.name]
-        _, out, batch = model.score_streams(load_streams(ds.source, e.name, ("maps",)), e.name)
-        heat = model.localize(batch, out)[0].heatmaps
+    for name, heat in abnormal_heatmaps(model, spec, ("maps",)):
+        r, c, a = spots[name]
         hits += [int(heat[t].argmax()) == r * 3 + c for t in range(a, a + 4)]
     assert np.mean(hits) > 0.8, np.mean(hits)
 
 
-def test_end_to_end_trains_the_backbone_tail_only_when_asked():
+def test_end_to_end_trains_the_backbone_tail_only_when_asked(tmp_path):
     from wsvad.backbones.effnet_lite import load_effnet_lite0
+    from wsvad.features.extract import save_tail
     trunk = torch.rand(2, 8, 7, 7, 192)
     batch = Batch(None, torch.tensor([0.0, 1.0]), maps_trunk=trunk)
-    tuned = methods.create("gig_e2e", dim=8)
+    tail = save_tail(tmp_path)              # what `wsvad extract --maps-trunk` writes
+    tuned = methods.create("gig_e2e", dim=8, tail_weights=str(tail))
     net = load_effnet_lite0().eval()
     with torch.no_grad():               # the tail starts as the packaged backbone's
         want = net.tail(trunk[0, :1].permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
         torch.testing.assert_close(tuned.eval().raw_maps(batch)[0, :1], want, atol=1e-4,
                                    rtol=1e-4)
     tuned.train()
-    assert not tuned.tail["bn"].training                       # frozen BN statistics
-    before = tuned.tail["block"]._project_conv.weight.clone()
+    assert not tuned.tail.bn3.training                         # frozen BN statistics
+    before = tuned.tail.project.weight.clone()
     opt = tuned.optimizer()
     sum(tuned.losses(batch, tuned(batch)).values()).backward()
     opt.step()
-    assert not torch.equal(before, tuned.tail["block"]._project_conv.weight)
+    assert not torch.equal(before, tuned.tail.project.weight)
+    with pytest.raises(DataError, match="--maps-trunk"):
+        methods.create("gig_e2e", dim=8, tail_weights=str(tmp_path / "none.safetensors"))
     frozen = methods.create("gig_e2e", dim=8, finetune=False)
     assert not any(p.requires_grad for p in frozen.tail.parameters())
     assert all(p.requires_grad for p in frozen.phi2.parameters())

@@ -5,7 +5,7 @@ generated store whose anomaly lives in one tile only (the whole-frame feature is
 import numpy as np
 import pytest
 import torch
-from conftest import write_store_spec
+from conftest import abnormal_heatmaps, write_store_spec
 
 from wsvad import methods
 from wsvad.backbones.video_encoder import EncodedVideo
@@ -152,18 +152,11 @@ def test_heatmap_points_at_the_anomalous_tile(store, tmp_path):
                 {"scales": "2x3,3x5", "iterations": 60, "batch_size": 8, "psr_dim": 16,
                  "staged": "false"}, seed=0, val_every=10, val_fraction=0.2, progress=False)
     assert res.metrics["frame_auc"] > 0.8
-    from wsvad.data import load_dataset
-    from wsvad.data.streams import load_streams
     model = load_checkpoint(tmp_path / "run" / "model")[0]
-    ds = load_dataset(spec)
     hits = []
-    for e in ds.test:
-        if not e.label:
-            continue
-        fx, fy, a = spots[e.name]
-        streams = load_streams(ds.source, e.name, ("features", "patches_2x3", "patches_3x5"))
-        _, out, batch = model.score_streams(streams, e.name)
-        hm = model.localize(batch, out)[0].heatmaps[a:a + 4].mean(0)
+    for name, heat in abnormal_heatmaps(model, spec, ("features", "patches_2x3", "patches_3x5")):
+        fx, fy, a = spots[name]
+        hm = heat[a:a + 4].mean(0)
         r, c = np.unravel_index(hm.argmax(), hm.shape)
         hits.append(r * 2 // hm.shape[0] == int(fy * 2) and c * 3 // hm.shape[1] == int(fx * 3))
     # the peak inside the 2×3 tile that holds the anomaly; chance 1/6

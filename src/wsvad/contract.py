@@ -19,6 +19,9 @@ _STRICT = ("dim", "crops")
 _WHEN_KNOWN = ("backbone", "weights_hash", "clip_frames", "stride", "fps", "view",
                "sampled_frames")
 
+# beside a `maps_trunk` stream: the backbone layers that continue it (for gig_e2e)
+TAIL_FILE = "maps_trunk_tail.safetensors"
+
 
 @dataclass(frozen=True)
 class StreamSpec:

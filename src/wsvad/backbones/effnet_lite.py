@@ -114,3 +114,16 @@ def load_effnet_lite0(weights: str | Path | None = None) -> EfficientNetLite0:
     """
     path = Path(weights) if weights else packaged_weights()
     return load_strict(EfficientNetLite0(), path, "EfficientNet-Lite0 ImageNet weights")
+
+
+def tail_state(net: EfficientNetLite0) -> dict[str, torch.Tensor]:
+    """The last MBConv block and the head conv + BN of ``net`` as a flat state dict (what
+    ``wsvad extract --maps-trunk`` saves beside the ``maps_trunk`` stream, so that a method can
+    fine-tune that tail without knowing the backbone)."""
+    b = net._blocks[-1]
+    parts = {"expand": b._expand_conv, "bn0": b._bn0, "depthwise": b._depthwise_conv,
+             "bn1": b._bn1, "project": b._project_conv, "bn2": b._bn2, "head": net._conv_head,
+             "bn3": net._bn1}
+    return {f"{k}.{n}": v.detach().clone().contiguous() for k, m in parts.items()
+            for n, v in m.state_dict().items()}
+

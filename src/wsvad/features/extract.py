@@ -12,9 +12,10 @@ from typing import Any
 from tqdm import tqdm
 
 from wsvad.backbones.video_encoder import VideoEncoder
+from wsvad.contract import TAIL_FILE
 from wsvad.errors import DataError, WsvadError
 from wsvad.features.store import FeatureStoreWriter
-from wsvad.fileio import check_writable
+from wsvad.fileio import atomic_write, check_writable
 from wsvad.video.decode import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 
@@ -137,8 +138,22 @@ def extract(inputs: str | Path, out: str | Path, backbone: str = "effnet-lite0+m
         if workers > 1:
             pool.shutdown()
         writer.finalize()
+    if "maps_trunk" in contract.stream_names:
+        save_tail(Path(out), encoder_kw.get("weights"))
     report.seconds = time.time() - t0
     return report
+
+
+def save_tail(store: Path, weights: str | Path | None = None) -> Path:
+    """Write the backbone's last block + head (the ``maps_trunk`` stream's continuation) as
+    ``<store>/maps_trunk_tail.safetensors`` for ``gig_e2e`` (atomically; no pickle)."""
+    from safetensors.torch import save_file
+
+    from wsvad.backbones.effnet_lite import load_effnet_lite0, tail_state
+    state = tail_state(load_effnet_lite0(weights))
+    path = store / TAIL_FILE
+    atomic_write(path, lambda p: save_file(state, str(p)))
+    return path
 
 
 def names_key(path: Path) -> str:

@@ -49,7 +49,7 @@ Choices the paper leaves open (there is no public code), each with its reason:
 - *Context pseudo-labels*: a COCO YOLOv5 is not available offline. The ``context`` stream of
   ``wsvad extract`` holds EfficientNet-Lite0's ImageNet probabilities; ``context_groups``
   ``surveillance`` (default) sums them into eight groups (person, two-wheeler, vehicle, bag,
-  cart, street, animal, other — :mod:`wsvad.backbones.imagenet_groups`), ``none`` keeps the
+  cart, street, animal, other — :mod:`wsvad.data.context_groups`), ``none`` keeps the
   1000 classes. A user's detector can supply any ``[T, K]`` class scores in [0, 1] as the
   ``context`` stream (``none`` then uses them as they are; grouping needs 1000 ImageNet columns).
 - *Input*: standardised on normal training snippets (``input_norm: log``, as every method
@@ -66,8 +66,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsvad.backbones.imagenet_groups import GROUP_NAMES, IMAGENET_CLASSES, group_matrix
 from wsvad.data.batch import Batch
+from wsvad.data.context_groups import GROUP_NAMES, IMAGENET_CLASSES, group_matrix
 from wsvad.errors import ConfigError, DataError
 from wsvad.methods import losses as L
 from wsvad.methods.base import Method, MethodConfig, Output, register

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -234,9 +235,35 @@ def gaussian_smooth(scores: torch.Tensor, sigma: float) -> torch.Tensor:
     return (num / den)[:, 0]
 
 
+class TrunkTail(nn.Module):
+    """The backbone's last inverted-residual block and head, as ``wsvad extract --maps-trunk``
+    saves them (``maps_trunk_tail.safetensors``): 1×1 expand → 3×3 depthwise → 1×1 project (each
+    with BN, ReLU6 on the first two), then the 1×1 head conv + BN + ReLU6.
+    ``[N, c_in, h, w]`` → ``[N, c_out, h, w]`` (EfficientNet-Lite0: 192 → 1152 → 320 → 1280)."""
+
+    def __init__(self, c_in: int = TRUNK_WIDTH, expand: int = 6, c_mid: int = 320,
+                 c_out: int = 1280):
+        super().__init__()
+
+        def bn(c: int) -> nn.BatchNorm2d:
+            return nn.BatchNorm2d(c, momentum=0.01, eps=1e-3)
+        wide = c_in * expand
+        self.expand, self.bn0 = nn.Conv2d(c_in, wide, 1, bias=False), bn(wide)
+        self.depthwise = nn.Conv2d(wide, wide, 3, 1, 1, groups=wide, bias=False)
+        self.bn1 = bn(wide)
+        self.project, self.bn2 = nn.Conv2d(wide, c_mid, 1, bias=False), bn(c_mid)
+        self.head, self.bn3 = nn.Conv2d(c_mid, c_out, 1, bias=False), bn(c_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu6(self.bn0(self.expand(x)))
+        h = F.relu6(self.bn1(self.depthwise(h)))
+        return F.relu6(self.bn3(self.head(self.bn2(self.project(h)))))
+
+
 @dataclass
 class GIGEndToEndConfig(GIGConfig):
     finetune: bool = True           # False: the same model with the backbone's tail frozen
+    tail_weights: str | None = None  # the store's maps_trunk_tail.safetensors (filled by train)
 
 
 @register
@@ -245,12 +272,14 @@ class GIGEndToEnd(GIG):
 
     Reads ``maps_trunk [B, T, 7, 7, 192]`` (``wsvad extract --maps-trunk``: EfficientNet-Lite0's
     activations before its last MBConv block, middle sampled frame of each snippet) and runs the
-    last block and the 1×1 head conv — initialised from the packaged ImageNet weights, trained
-    with the GIG head — to get the maps. Everything below that block is frozen and computed once
-    at extraction: the gradients are those of fine-tuning from decoded frames with a frozen
-    trunk, at a fraction of the cost. BatchNorm statistics of the tail stay frozen (batches of a
-    few videos). ``finetune=false`` keeps the tail frozen: the control that isolates what
-    training it adds (same stream, same frame).
+    last block and the 1×1 head conv (:class:`TrunkTail`) — initialised from the weights the
+    extractor saved beside that stream (``tail_weights``; ``wsvad train`` finds them in the
+    store), trained with the GIG head — to get the maps. Everything below that block is frozen
+    and computed once at extraction: the gradients are those of fine-tuning from decoded frames
+    with a frozen trunk, at a fraction of the cost. BatchNorm statistics of the tail stay frozen
+    (batches of a few videos). ``finetune=false`` keeps the tail frozen: the control that
+    isolates what training it adds (same stream, same frame). Created without
+    ``tail_weights`` (tests, the Python API), the tail starts from random weights.
 
     Example:
         >>> import torch; from wsvad.data import Batch
@@ -266,11 +295,10 @@ class GIGEndToEnd(GIG):
 
     def __init__(self, dim: int, cfg: GIGEndToEndConfig, parts: tuple[tuple[str, int], ...] = (),
                  map_dim: int | None = None):
-        from wsvad.backbones.effnet_lite import load_effnet_lite0
         super().__init__(dim, cfg, parts, map_dim=1280)
-        net = load_effnet_lite0()         # the packaged ImageNet weights (no download)
-        self.tail = nn.ModuleDict({"block": net._blocks[-1], "head": net._conv_head,
-                                   "bn": net._bn1})
+        self.tail = TrunkTail()
+        if cfg.tail_weights:
+            self.tail.load_state_dict(read_tail(cfg.tail_weights))
         for p in self.tail.parameters():
             p.requires_grad_(bool(cfg.finetune))
 
@@ -284,7 +312,19 @@ class GIGEndToEnd(GIG):
     def raw_maps(self, batch: Batch) -> torch.Tensor:
         x = batch.maps_trunk.float()                                      # [B, T, h, w, 192]
         b, t, h, w, c = x.shape
-        y = x.reshape(b * t, h, w, c).permute(0, 3, 1, 2)
-        y = F.relu6(self.tail["bn"](self.tail["head"](self.tail["block"](y))))
+        y = self.tail(x.reshape(b * t, h, w, c).permute(0, 3, 1, 2))
         return y.permute(0, 2, 3, 1).reshape(b, t, h, w, -1)
 
+
+def read_tail(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tail weights ``wsvad extract --maps-trunk`` saved (safetensors: no code runs)."""
+    from safetensors.torch import load_file
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"gig_e2e: tail weights not found: {path}; extract the store with "
+                        "`wsvad extract --maps-trunk` (it writes maps_trunk_tail.safetensors)")
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same message
+        raise DataError(f"gig_e2e: {path} is not a readable safetensors file ({exc}); "
+                        "re-extract with `wsvad extract --maps-trunk`") from None

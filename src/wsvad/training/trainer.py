@@ -22,6 +22,7 @@ import yaml
 from tqdm import tqdm
 
 from wsvad import methods
+from wsvad.contract import TAIL_FILE
 from wsvad.data.bags import BagSet, BalancedBags
 from wsvad.data.classes import multi_hot, vocabulary
 from wsvad.data.spec import DatasetSpec, FeatureDataset, load_dataset
@@ -79,6 +80,14 @@ def prepare(data: str | Path | DatasetSpec | FeatureDataset, method: str,
     keys = {f.name for f in fields(methods.get(method).Config)}
     if "classes" in keys and overrides.get("classes") is None:
         overrides["classes"] = ",".join(vocabulary(ds.train)) or None   # "what": from the data
+    if "tail_weights" in keys and overrides.get("tail_weights") is None:
+        tail = ds.spec.feature_dir / TAIL_FILE if ds.spec.feature_dir else None
+        if tail is None or not tail.is_file():
+            raise DataError(f"method {method!r} fine-tunes the backbone layers after the "
+                            f"maps_trunk stream and needs their weights ({TAIL_FILE}) in the "
+                            "store: extract it with `wsvad extract --maps-trunk`, or pass "
+                            "--set tail_weights=FILE")
+        overrides["tail_weights"] = str(tail)
     model = methods.create(method, dim=ds.contract.dim, parts=ds.contract.parts, **overrides)
     streams = ds.streams_for(model.needs, method)
     if evaluate_test and ds.test and not allow_missing:
