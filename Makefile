@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py --out benchmarks/results
 	$(BIN)/python benchmarks/extract_throughput.py --out benchmarks/results
 	$(BIN)/python benchmarks/iteration_drift.py --out benchmarks/results --methods mil
+	$(BIN)/python benchmarks/tube_throughput.py --out benchmarks/results
 
 clean:
 	rm -rf runs .pytest_cache

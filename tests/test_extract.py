@@ -159,3 +159,32 @@ def test_flow_baseline_finds_ped2_anomalies_that_appearance_norm_misses(ped2_sto
     y = np.concatenate(y)
     assert roc_auc_score(y, np.concatenate(s_flow)) > 0.93    # measured 0.966
     assert roc_auc_score(y, np.concatenate(s_app)) < 0.7      # measured 0.52
+
+
+def test_asking_a_store_for_tubes_adds_them_and_a_tube_follows_the_ped2_anomaly(ped2_store,
+                                                                                tmp_path):
+    """Re-running extract with more streams re-extracts the videos with them (the contract
+    names them once every video has them); dropping a stream the store holds is refused. On
+    Test001 (a cyclist and a cart among pedestrians) one of the MOG2 tubes overlaps the
+    annotated anomaly (Test001 has two abnormal objects, boxed together)."""
+    from wsvad.data.groundtruth import read_boxes
+    from wsvad.data.instances import tube_track
+    from wsvad.errors import WsvadError
+    from wsvad.evaluation.spatial import s_loc
+    store = tmp_path / "store"
+    shutil.copytree(ped2_store / "store", store)
+    rep = extract(ped2_store / "in", store, tubes=True, progress=False)
+    assert sorted(rep.written) == ["Test001", "Train001"] and not rep.skipped
+    names = [s["name"] for s in json.loads((store / "manifest.json").read_text())
+             ["contract"]["streams"]]
+    assert {"boxes", "tubes", "tube_regions"} <= set(names)
+    with pytest.raises(WsvadError, match="holds streams boxes, tube_regions, tubes"):
+        extract(ped2_store / "in", store, progress=False)
+    tubes = np.load(store / "tubes" / "Test001.npy")
+    regions = np.load(store / "tube_regions" / "Test001.npy")
+    assert regions.shape[1] == 2 + 1488 and set(regions[:, 0]) == set(tubes[:, 0])
+    gt = read_boxes(shared("ucsd_ped2", "test_mask_boxes.json"))["Test001"]
+    best = max(s_loc(gt, {int(r[0]): tuple(r[1:5])
+                          for r in tube_track(tubes, k, (0, 10 ** 6))})
+               for k in np.unique(tubes[:, 0]))
+    assert best > 0.15, best           # a random tube: about 0.03 on Ped2

@@ -8,7 +8,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "wsvad"
 
 LAYERS = [
-    {"errors", "runtime", "version"},
+    {"errors", "runtime", "version", "geometry"},
     {"fileio", "contract", "video"},
     {"backbones", "data", "evaluation"},
     {"features", "methods", "datasets"},

@@ -1,5 +1,6 @@
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -26,6 +27,13 @@ def _batch(b=2, c=3, t=32, d=16, needs=("features",)):
     if "patches" in needs:
         kw["patches"] = {f"{r}x{c}": torch.rand(n, t, r * c, 8) for r, c in
                          ((2, 3), (3, 5), (4, 7))}
+    if "tube_regions" in needs:                    # 3 tubes per video over a few snippets each
+        kw["tube_regions"] = [np.array([[k, s, *torch.rand(d).tolist()] for k in range(3)
+                                        for s in range(4 * k, 4 * k + 6)], np.float32)
+                              for _ in range(n)]
+        kw["tubes"] = [np.array([[k, f, f // 16, 10, 10, 30, 30, 0.9] for k in range(3)
+                                 for f in range(64 * k, 64 * k + 96)], np.float32)
+                       for _ in range(n)]
     return Batch(label=torch.tensor([0.0] * b + [1.0] * b), **kw)
 
 
@@ -85,7 +93,10 @@ def test_every_learned_method_reads_normalised_inputs(name):
         batch, features=batch.features * scale + shift,
         patches=None if batch.patches is None else
         {k: v * p_scale + p_shift for k, v in batch.patches.items()},
-        maps=None if batch.maps is None else batch.maps * p_scale + p_shift)
+        maps=None if batch.maps is None else batch.maps * p_scale + p_shift,
+        tube_regions=None if batch.tube_regions is None else
+        [np.column_stack([r[:, :2], r[:, 2:] * scale.numpy() + shift.numpy()])
+         for r in batch.tube_regions])
     _fit(a, batch)
     b.load_state_dict(a.state_dict())     # the same weights, statistics refitted below
     _fit(b, moved)

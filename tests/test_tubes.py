@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from wsvad.features.tubes import min_length, multivariate_tubes, unary_tubes
+from wsvad.backbones.tubes import min_length, multivariate_tubes, unary_tubes
 
 
 def _track(x0, frames, score, cls=None, dx=1.0, size=20.0):

@@ -3,7 +3,7 @@
 Example:
     >>> import wsvad
     >>> wsvad.methods.names(trains=True)
-    ['clav', 'gig', 'gig_e2e', 'mil', 'rtfm', 'ssrl']
+    ['clav', 'gig', 'gig_e2e', 'mil', 'rtfm', 'ssrl', 'wsstad']
     >>> wsvad.methods.names(trains=False)
     ['feature_magnitude', 'flow_mean', 'flow_percentile']
 """

@@ -196,6 +196,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "middle sampled frame), for GIG trained end to end (gig_e2e)")
     x.add_argument("--boxes", action="store_true",
                    help="also store moving-object boxes per frame (MOG2; fixed cameras)")
+    x.add_argument("--detector", choices=("mog2", "hog"), default="mog2",
+                   help="boxes for --boxes/--tubes: mog2 (default) = moving objects by background "
+                   "subtraction (fixed cameras); hog = OpenCV's HOG people detector (slower)")
+    x.add_argument("--detections", type=Path,
+                   help="folder with your own detector's boxes per video (<name>.csv with "
+                   "frame,x1,y1,x2,y2,score[,class], or <name>.json), used instead of --detector")
+    x.add_argument("--tubes", action="store_true",
+                   help="also link the boxes into WSSTAD's unary and multivariate tubes and "
+                   "store each tube's crop features per snippet (implies --boxes; a second "
+                   "decoding pass)")
     x.add_argument("--patches", action="store_true",
                    help="also store per-tile features of SSRL's 2x3, 3x5, 4x7 grids")
     x.add_argument("--patch-mode", choices=("pooled", "tiles"), default="pooled",
@@ -328,7 +338,8 @@ def _extract(args: argparse.Namespace) -> int:
                       frames_per_snippet=args.frames_per_snippet, weights=args.weights,
                       patches=((2, 3), (3, 5), (4, 7)) if args.patches else (),
                       boxes=args.boxes, view=args.view, patch_mode=args.patch_mode,
-                      patch_size=args.patch_size, maps_trunk=args.maps_trunk)
+                      patch_size=args.patch_size, maps_trunk=args.maps_trunk,
+                      tubes=args.tubes, detector=args.detector, detections=args.detections)
     print(f"{len(rep.written)} written, {len(rep.skipped)} already done, "
           f"{len(rep.failed)} failed; {rep.frames} frames in {rep.seconds:.1f} s "
           f"({rep.frames / max(rep.seconds, 1e-9):.1f} frames/s) → {args.out}")

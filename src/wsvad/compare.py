@@ -32,6 +32,15 @@ COLUMNS = (("frame_auc", "frame AUC"), ("frame_ap", "AP"),
            ("mf1", "MF1"),
            ("seconds", "train s"))
 
+# WSSTAD's Table 1 context: what the tube metrics are called for a method and for the two rows
+# (Random, Upper bound) computed from that method's candidate tubes
+TUBE_COLUMNS = (("video_auc", "VAUC"), ("iou@0.1", "IoU@0.1"), ("iou@0.2", "IoU@0.2"),
+                ("iou@0.3", "IoU@0.3"), ("mean_iou", "mean IoU"),
+                ("false_alarm_rate", "FAR@0.2 (normal videos)"), ("frame_auc", "frame AUC"))
+TUBE_KEYS = ("tube_video_auc", "tube_false_alarm_rate", "iou@0.1", "iou@0.2", "iou@0.3",
+             *(f"{row}_{k}" for row in ("random", "upper")
+               for k in ("iou@0.1", "iou@0.2", "iou@0.3", "mean_iou")))
+
 
 def _method_overrides(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """``key=value`` applies to every method whose config has ``key``; ``method.key=value``
@@ -104,13 +113,14 @@ def compare(data: str | Path, out: str | Path, which: str | list[str] = "all",
         vals = list(per_seed.values())
         results[m] = {"trains": methods.get(m).trains, "paper": methods.get(m).paper,
                       "overrides": over, "parameters": vals[0].get("parameters"),
-                      "summary": summarize(vals, [k for k, _ in COLUMNS]),
+                      "summary": summarize(vals, [k for k, _ in COLUMNS] + list(TUBE_KEYS)),
                       "seeds": {str(s): {k: v.get(k) for k, _ in COLUMNS}
                                 for s, v in per_seed.items()}}
         per_class = [v.get("classwise_auc") or {} for v in vals]
         if any(per_class):
             results[m]["classwise"] = summarize(per_class, sorted(set().union(*per_class)))
-    table = markdown_table(results, ds.spec.name, seeds) + classwise_table(results)
+    table = markdown_table(results, ds.spec.name, seeds) + classwise_table(results) + \
+        tube_table(results)
     report = {"data": str(ds.spec.path or data), "dataset": ds.spec.name, "seeds": list(seeds),
               "val_fraction": val_fraction, "methods": results, "skipped": skipped,
               "command": command or f"wsvad.compare.compare({str(data)!r}, {str(out)!r}, "
@@ -183,6 +193,37 @@ def classwise_table(results: dict[str, Any]) -> str:
     return ("\nFrame AUC per anomaly class (its test videos and all normal test videos):\n\n"
             "| method | " + " | ".join(classes) + " |\n" + "|---" * (len(classes) + 1) + "|\n"
             + "\n".join(rows) + "\n")
+
+
+def tube_table(results: dict[str, Any]) -> str:
+    """WSSTAD's Table 1 as Markdown when a method predicts tubes: the Random and Upper-bound
+    rows (a uniformly drawn candidate tube, exact expectation; the best candidate), every
+    method's video AUC (the top tube's score for tube methods, the top snippet's otherwise),
+    IoU@ε, mean IoU, false alarms on normal videos and frame AUC; empty otherwise."""
+    tubed = {m: r for m, r in results.items() if r["summary"].get("tube_video_auc")}
+    if not tubed:
+        return ""
+
+    def cells(summary: dict, tube: bool) -> str:
+        if not tube:          # a temporal method: only its video and frame AUC apply
+            return " | ".join(_cell(summary, k) if k in ("video_auc", "frame_auc") else "–"
+                              for k, _ in TUBE_COLUMNS)
+        return " | ".join(_cell(summary, f"tube_{k}" if k in ("video_auc", "false_alarm_rate")
+                                else k) for k, _ in TUBE_COLUMNS)
+
+    rows = []
+    for m, r in sorted(tubed.items()):
+        for prefix, label in (("random_", "Random tube"), ("upper_", "Upper bound")):
+            rows.append(f"| {label} (candidates of {m}) | " + " | ".join(
+                _cell(r["summary"], prefix + k) if k.startswith(("iou", "mean")) else "–"
+                for k, _ in TUBE_COLUMNS) + " |")
+    for m, r in sorted(results.items(), key=lambda kv: (not kv[1]["trains"], kv[0])):
+        rows.append(f"| {m if r['trains'] else m + ' (training-free)'} | "
+                    + cells(r["summary"], m in tubed) + " |")
+    head = "| method | " + " | ".join(label for _, label in TUBE_COLUMNS) + " |"
+    return ("\nSpatio-temporal localisation (WSSTAD Table 1 style; IoU@ε = share of abnormal "
+            "test videos whose top tube has S_loc > ε; FAR at a 0.2 score):\n\n" + head + "\n"
+            + "|---" * (len(TUBE_COLUMNS) + 1) + "|\n" + "\n".join(rows) + "\n")
 
 
 def plot_classwise(results: dict[str, Any], path: Path, dataset: str) -> Path:

@@ -22,17 +22,26 @@ _WHEN_KNOWN = ("backbone", "weights_hash", "clip_frames", "stride", "fps", "view
 # beside a `maps_trunk` stream: the backbone layers that continue it (for gig_e2e)
 TAIL_FILE = "maps_trunk_tail.safetensors"
 
+# streams of rows rather than one entry per snippet, and each row's width (None: 2 + D)
+ROW_STREAMS = {"boxes": 6, "tubes": 8, "tube_regions": None}
+ROW_LAYOUT = {
+    "boxes": "frame, x1, y1, x2, y2, score",
+    "tubes": "tube, frame, snippet, x1, y1, x2, y2, score",
+    "tube_regions": "tube, snippet, then the D features of the tube's crop in that snippet",
+}
+
 
 @dataclass(frozen=True)
 class StreamSpec:
     """One stream of a store.
 
     Attributes:
-        name: ``features``, ``motion``, ``motion_desc``, ``context``, ``maps``, ``boxes`` or
-            ``patches_<R>x<C>``.
+        name: ``features``, ``motion``, ``motion_desc``, ``context``, ``maps``,
+            ``patches_<R>x<C>``, or a row stream (:data:`ROW_STREAMS`: ``boxes``, ``tubes``,
+            ``tube_regions``).
         shape: per-snippet shape (``features``: ``(crops, D)``; ``motion``: ``()``; ``patches``:
-            ``(P, D)``; ``maps``: ``(h, w, D)``); ``None`` for ``boxes`` (rows
-            ``frame, x1, y1, x2, y2, score``, not per snippet).
+            ``(P, D)``; ``maps``: ``(h, w, D)``); ``None`` for row streams (rows laid out as
+            :data:`ROW_LAYOUT` says, not per snippet).
         dtype: on-disk dtype (large streams are ``float16``).
         grid: ``(rows, cols)`` of patches and maps.
         parts: ``features`` only: named blocks of the last axis, e.g.
@@ -51,7 +60,7 @@ class StreamSpec:
 
     @property
     def temporal(self) -> bool:
-        """One entry per snippet (False: ``boxes``, one row per detected box)."""
+        """One entry per snippet (False: a row stream such as ``boxes``)."""
         return self.shape is not None
 
     def to_dict(self) -> dict[str, Any]:
@@ -61,7 +70,7 @@ class StreamSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any] | str) -> StreamSpec:
         if isinstance(d, str):  # stores written before streams were described
-            return cls(d, None if d == "boxes" else ())
+            return cls(d, None if d in ROW_STREAMS else ())
         d = dict(d)
         for key in ("shape", "grid"):
             if d.get(key) is not None:

@@ -1,8 +1,10 @@
 """Per-frame object boxes behind one interface, ``detect(frame) -> list[Box]`` (called in
 frame order: a background model is stateful):
 
-* :class:`MovingObjectDetector` — moving-object proposals for fixed cameras: OpenCV MOG2
-  background subtraction, morphology, connected components → class-agnostic boxes.
+* :class:`MovingObjectDetector` (``mog2``) — moving-object proposals for fixed cameras: OpenCV
+  MOG2 background subtraction, morphology, connected components → class-agnostic boxes.
+* :class:`PeopleDetector` (``hog``) — OpenCV's built-in HOG + linear SVM people detector
+  (Dalal & Triggs; the SVM ships inside OpenCV 4, nothing is downloaded).
 * :func:`read_detections` — a user's own detector output (CSV or JSON) as box rows.
 """
 
@@ -14,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from wsvad.errors import DataError
+from wsvad.errors import ConfigError, DataError
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,49 @@ class MovingObjectDetector:
                 boxes.append(Box(int(x), int(y), int(x + w), int(y + h),
                                  float(area) / float(w * h)))
         return sorted(boxes, key=lambda b: -b.area)
+
+
+class PeopleDetector:
+    """OpenCV's HOG people detector; frames are enlarged so that their height is at least
+    ``min_height`` pixels first (the detector's window is 64×128: people in surveillance
+    frames are often smaller), boxes are returned on the input frame. A box's score is the
+    logistic of the SVM margin.
+
+    Example:
+        >>> PeopleDetector().detect(np.zeros((120, 160, 3), np.uint8))
+        []
+    """
+
+    def __init__(self, min_height: int = 480, stride: int = 8, scale: float = 1.05):
+        if not hasattr(cv2, "HOGDescriptor"):
+            raise ConfigError(f"OpenCV {cv2.__version__} has no HOG people detector (OpenCV 5 "
+                              "removed it): install opencv-python-headless<5, use the MOG2 "
+                              "boxes, or pass your detector's boxes (--detections)")
+        self.hog = cv2.HOGDescriptor()
+        self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+        self.min_height, self.stride, self.scale = min_height, stride, scale
+
+    def detect(self, frame: np.ndarray) -> list[Box]:
+        h, w = frame.shape[:2]
+        f = max(1.0, self.min_height / h)
+        img = cv2.resize(frame, (round(w * f), round(h * f))) if f > 1 else frame
+        rects, weights = self.hog.detectMultiScale(img, winStride=(self.stride, self.stride),
+                                                   padding=(8, 8), scale=self.scale)
+        boxes = [Box(int(x / f), int(y / f), int(min(w, (x + bw) / f)), int(min(h, (y + bh) / f)),
+                     float(1 / (1 + np.exp(-float(s))))) for (x, y, bw, bh), s in
+                 zip(np.reshape(rects, (-1, 4)), np.ravel(weights), strict=True)]
+        return sorted(boxes, key=lambda b: -b.score)
+
+
+DETECTORS = {"mog2": MovingObjectDetector, "hog": PeopleDetector}
+
+
+def box_detector(name: str):
+    """A per-frame box detector by name (:data:`DETECTORS`)."""
+    if name not in DETECTORS:
+        raise ConfigError(f"box detector '{name}' unknown; use one of {', '.join(DETECTORS)} "
+                          "(or your own detector's boxes with --detections)")
+    return DETECTORS[name]()
 
 
 def read_detections(path: str | Path) -> tuple[np.ndarray, list[str]]:

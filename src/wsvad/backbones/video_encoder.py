@@ -16,6 +16,9 @@ published releases ``i3d-r50``, ``i3d-inception``, ``c3d`` (user's weights file,
 * ``boxes [N, 6]`` — moving-object proposals, rows ``(frame, x1, y1, x2, y2, score)`` in
   pixels of the decoded frames (MOG2 background subtraction, WSSTAD's tubes), with
   ``boxes=True``;
+* ``tubes [N, 8]`` and ``tube_regions [M, 2 + D]`` — WSSTAD's tube instances (boxes linked
+  into tubes, then the features of each tube's crop per snippet, from a second decoding pass;
+  :mod:`wsvad.backbones.tube_regions`), with ``tubes=True`` (implies ``boxes``);
 * ``patches_RxC [T, R·C, 1280]`` float16 — EfficientNet features of each tile of an R×C grid
   (SSRL's scales 2×3, 3×5, 4×7), with ``patches=[(2, 3), …]``. Two ways (``patch_mode``):
 
@@ -39,17 +42,18 @@ width on each side. Crops other than 1 need ``view=crop``.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-from wsvad.backbones.boxes import MovingObjectDetector
+from wsvad.backbones.boxes import DETECTORS, box_detector, read_detections
 from wsvad.backbones.clip_nets import CLIP_NETS, ClipNetEncoder
 from wsvad.backbones.effnet_lite import MEAN, STD, load_effnet_lite0, packaged_weights
 from wsvad.backbones.motion import MotionConfig, MotionEncoder
+from wsvad.backbones.tube_regions import tube_streams
 from wsvad.contract import FeatureContract, StreamSpec, patch_stream
 from wsvad.errors import ConfigError, DataError
 from wsvad.runtime import fast_cpu_math
@@ -97,7 +101,8 @@ class VideoEncoder:
                  weights: str | Path | None = None, batch_snippets: int = 8,
                  patches: tuple[tuple[int, int], ...] = (), boxes: bool = False,
                  view: str = "full", patch_mode: str = "pooled", patch_size: int = 448,
-                 maps_trunk: bool = False):
+                 maps_trunk: bool = False, tubes: bool = False, detector: str = "mog2",
+                 detections: str | Path | None = None):
         if backbone not in BACKBONES:
             raise ConfigError(f"backbone '{backbone}' unknown; available: {', '.join(BACKBONES)}")
         if view not in VIEWS:
@@ -125,7 +130,17 @@ class VideoEncoder:
         if self.motion:  # motion settings change the features: they belong in the contract
             self.weights_hash = "+".join(x for x in (self.weights_hash, self.motion_cfg.tag) if x)
         self.patches = tuple(tuple(g) for g in patches)
-        self.boxes = boxes
+        self.tubes = tubes
+        self.boxes = boxes or tubes
+        # boxes from a detector run here, or read from the user's files (<name>.csv / .json)
+        self.detections = Path(detections) if detections else None
+        if self.detections is not None and not self.detections.is_dir():
+            raise ConfigError(f"--detections {self.detections}: not a folder (it should hold "
+                              "<video name>.csv or .json per video)")
+        if detector not in DETECTORS:
+            raise ConfigError(f"box detector '{detector}' unknown; use one of "
+                              f"{', '.join(DETECTORS)}")
+        self.detector = "file" if self.detections is not None else detector
         if self.patches and not self.appearance:
             raise ConfigError("patch features need an effnet-lite0 backbone")
         if patch_mode not in PATCH_MODES:
@@ -163,7 +178,9 @@ class VideoEncoder:
             streams += [StreamSpec(patch_stream(g), (g[0] * g[1], 1280), "float16", grid=g,
                                    method=self.patch_method) for g in self.patches]
         if self.boxes:
-            streams.append(StreamSpec("boxes", None))
+            streams.append(StreamSpec("boxes", None, method=self.detector))
+        if self.tubes:
+            streams += [StreamSpec("tubes", None), StreamSpec("tube_regions", None)]
         return FeatureContract(dim=d, crops=c, backbone=self.backbone,
                                weights_hash=self.weights_hash, clip_frames=self.snippet_frames,
                                stride=self.stride, fps=self.fps,
@@ -237,6 +254,41 @@ class VideoEncoder:
             out[patch_stream(g)] = tiles.numpy().astype(np.float16)
         return out
 
+    def _read_detections(self, path: Path) -> np.ndarray:
+        """The user's boxes of video ``path``: ``<detections>/<name>.csv`` or ``.json``."""
+        name = path.stem if path.is_file() else path.name
+        for suffix in (".csv", ".json"):
+            f = self.detections / f"{name}{suffix}"
+            if f.is_file():
+                return read_detections(f)[0]
+        raise DataError(f"no detections for video '{name}' in {self.detections} (expected "
+                        f"{name}.csv or {name}.json)")
+
+    def region_features(self, crops: list[np.ndarray], frames: int = 1,
+                        motion_size: int = 64) -> np.ndarray:
+        """``[n, D]`` features of cropped clips (``[L, h, w, 3]`` each, any size), laid out as
+        the ``features`` stream (one view): the appearance of ``frames`` evenly spaced frames of
+        each crop resized to the input size, the DIS-flow descriptor of the cropped clip at
+        short side ``motion_size``, or the 3-D network on the crop (its crops averaged)."""
+        parts = []
+        if self.appearance:
+            idx = np.linspace(0, self.snippet_frames - 1, frames + 2)[1:-1].round().astype(int)
+            x = np.stack([[cv2.resize(f, (224, 224), interpolation=cv2.INTER_AREA)
+                           for f in c[idx]] for c in crops])
+            x = (torch.from_numpy(x).float() - MEAN) / STD
+            n, k = x.shape[:2]
+            with torch.no_grad():
+                _, pooled, _ = self.net(x.reshape(n * k, 224, 224, 3).permute(0, 3, 1, 2)
+                                        .contiguous())
+            parts.append(pooled.view(n, k, -1).mean(1).numpy())
+        if self.clip_net is not None:
+            parts.append(self.clip_net.encode([np.stack([resize_short_side(f, 256) for f in c])
+                                               for c in crops]).mean(1))
+        if self.motion:
+            cfg = replace(self.motion_cfg, size=motion_size)
+            parts.append(np.stack([MotionEncoder(cfg).encode(c)[1] for c in crops]))
+        return np.concatenate(parts, axis=-1).astype(np.float32)
+
     def session(self, batch_snippets: int | None = None) -> EncodingSession:
         """Per-video encoding state; push snippets as they arrive (streaming)."""
         return EncodingSession(self, batch_snippets or self.batch_snippets)
@@ -246,7 +298,8 @@ class VideoEncoder:
         path = Path(path)
         info = probe(path)
         counter = {"frames": 0}
-        detector = MovingObjectDetector() if self.boxes else None
+        detector = box_detector(self.detector) if self.boxes and self.detector != "file" \
+            else None
         found: list[tuple[float, ...]] = []
 
         def frames():
@@ -264,9 +317,14 @@ class VideoEncoder:
         if not parts:
             raise DataError(f"{path}: no frames decoded; the video is empty or unreadable")
         streams = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        if self.boxes and self.detector == "file":
+            found = self._read_detections(path)
         if self.boxes:
-            streams["boxes"] = np.asarray(found, np.float32).reshape(-1, 6)
+            found = np.asarray(found, np.float32).reshape(-1, 7 if self.detector == "file" else 6)
+            streams["boxes"] = found[:, :6]
         fps = self.fps or info.fps
+        if self.tubes:
+            streams.update(tube_streams(self, path, found, len(streams["features"]), fps))
         return EncodedVideo(streams, counter["frames"], fps, len(streams["features"]),
                             str(path), {"width": info.width, "height": info.height})
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from wsvad.contract import ROW_STREAMS
 from wsvad.data.batch import Batch, collate
 from wsvad.data.streams import VideoStreams, resample_streams
 from wsvad.errors import DataError
@@ -29,7 +30,8 @@ class BagSet:
     """Resampled streams of N videos: ``arrays[stream]`` is ``[N, T, ...]`` (RAM or memmap).
 
     ``load(name)`` returns a video's streams (full length); videos it cannot load are skipped
-    and reported in :attr:`skipped`. ``boxes`` are kept per video as they are.
+    and reported in :attr:`skipped`. Row streams (``boxes``, ``tubes``, ``tube_regions``) are
+    kept per video.
 
     Example:
         >>> load = lambda n: {"features": np.ones((10, 1, 4)) * int(n)}
@@ -49,7 +51,7 @@ class BagSet:
         self.classes: np.ndarray | None = None     # [N, K] multi-hot, when the data has classes
         kept: list[int] = []
         self.arrays: dict[str, np.ndarray] = {}
-        self.boxes: list[np.ndarray] | None = None
+        self.rows: dict[str, list[np.ndarray]] = {}    # row streams (boxes, tubes…) per video
         self._tmp: Path | None = None
         for j, (name, label) in enumerate(tqdm(list(zip(names, labels, strict=True)),
                                                desc="loading bags", unit="video",
@@ -57,7 +59,7 @@ class BagSet:
             try:
                 video = resample_streams(load(name), segments)
                 for k, v in video.items():
-                    if k != "boxes" and not np.isfinite(np.asarray(v, np.float32)).all():
+                    if k not in ROW_STREAMS and not np.isfinite(np.asarray(v, np.float32)).all():
                         raise DataError(f"video '{name}': NaN/inf values in stream '{k}'; "
                                         "re-extract it")
             except DataError as exc:
@@ -77,10 +79,10 @@ class BagSet:
 
     def _add(self, video: VideoStreams) -> None:
         i = len(self.names)
-        if "boxes" in video:
-            self.boxes = (self.boxes or []) + [video["boxes"]]
         for k, v in video.items():
-            if k != "boxes":
+            if k in ROW_STREAMS:
+                self.rows.setdefault(k, []).append(v)
+            else:
                 if k not in self.arrays:
                     self.arrays[k] = self._allocate(k, v)
                 self.arrays[k][i] = v
@@ -97,8 +99,7 @@ class BagSet:
 
     def video(self, i: int) -> VideoStreams:
         out = {k: v[i] for k, v in self.arrays.items()}
-        if self.boxes is not None:
-            out["boxes"] = self.boxes[i]
+        out.update({k: v[i] for k, v in self.rows.items()})
         return out
 
     def batch(self, idx: list[int] | np.ndarray) -> Batch:

@@ -2,7 +2,8 @@
 
 Streams of a video are arrays with time first (``features [T, C, D]``, ``motion [T]``,
 ``motion_desc [T, M]``, ``context [T, K]``, ``patches_RxC [T, P, D]``, ``maps [T, h, w, D]``) plus
-the frame-indexed ``boxes [N, 6]``. :func:`collate` stacks one or several videos' streams into a
+the row streams (``boxes [N, 6]``, ``tubes [N, 8]``, ``tube_regions [N, 2 + D]``, one array per
+video). :func:`collate` stacks one or several videos' streams into a
 :class:`Batch` — training bags, validation, test scoring, ``wsvad score``, the Python API and
 ``detect`` all go through it, so a stream a method needs reaches it on every path.
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from wsvad.contract import ROW_STREAMS
 from wsvad.errors import DataError
 
 # time-first streams → batch fields; "patches_RxC" streams go to Batch.patches["RxC"]
@@ -37,6 +39,10 @@ class Batch:
         maps: ``[B, T, h, w, D]`` spatial feature maps.
         maps_trunk: ``[B, T, h, w, D']`` the backbone's activations before its last block.
         boxes: per video, ``[N, 6]`` rows ``(frame, x1, y1, x2, y2, score)`` in frame pixels.
+        tubes: per video, ``[N, 8]`` rows ``(tube, frame, snippet, x1, y1, x2, y2, score)``
+            (snippet = segment index in resampled training bags).
+        tube_regions: per video, ``[N, 2 + D]`` rows ``(tube, snippet, features of the tube's
+            crop)``.
         names: video names, when known.
     """
 
@@ -51,6 +57,8 @@ class Batch:
     maps: torch.Tensor | None = None
     maps_trunk: torch.Tensor | None = None
     boxes: list[np.ndarray] | None = None
+    tubes: list[np.ndarray] | None = None
+    tube_regions: list[np.ndarray] | None = None
     names: list[str] | None = field(default=None, repr=False)
 
     def require(self, *streams: str, method: str = "") -> None:
@@ -69,6 +77,9 @@ class Batch:
 
         def pick(x):
             return None if x is None else x[idx]
+
+        def rows(x):
+            return None if x is None else [x[i] for i in idx.tolist()]
         return Batch(
             features=pick(self.features), label=self.label[idx], mask=pick(self.mask),
             classes=pick(self.classes), motion=pick(self.motion),
@@ -76,7 +87,8 @@ class Batch:
             patches=None if self.patches is None else {k: v[idx] for k, v in
                                                        self.patches.items()},
             maps=pick(self.maps), maps_trunk=pick(self.maps_trunk),
-            boxes=None if self.boxes is None else [self.boxes[i] for i in idx.tolist()],
+            boxes=rows(self.boxes), tubes=rows(self.tubes),
+            tube_regions=rows(self.tube_regions),
             names=None if self.names is None else [self.names[i] for i in idx.tolist()])
 
 
@@ -117,7 +129,7 @@ def collate(videos: Sequence[Mapping[str, np.ndarray]], labels: Sequence[float] 
         if set(v) != keys:
             raise DataError(f"collate: videos carry different streams {sorted(keys)} vs "
                             f"{sorted(v)}")
-    temporal = [k for k in keys if k != "boxes"]
+    temporal = [k for k in keys if k not in ROW_STREAMS]
     length = max(len(v[k]) for v in videos for k in temporal) if temporal else 0
     out: dict = {"patches": {}}
     mask = None
@@ -143,5 +155,5 @@ def collate(videos: Sequence[Mapping[str, np.ndarray]], labels: Sequence[float] 
                  motion=out.get("motion"), motion_desc=out.get("motion_desc"),
                  context=out.get("context"), patches=out["patches"] or None,
                  maps=out.get("maps"), maps_trunk=out.get("maps_trunk"),
-                 boxes=[np.asarray(v["boxes"]) for v in videos] if "boxes" in keys else None,
+                 **{k: [np.asarray(v[k]) for v in videos] for k in ROW_STREAMS if k in keys},
                  names=list(names) if names is not None else None)

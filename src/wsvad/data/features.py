@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wsvad.contract import ROW_LAYOUT, ROW_STREAMS
 from wsvad.errors import DataError
 
 
@@ -58,10 +59,11 @@ def check_stream(arr: np.ndarray, spec, source: str | Path) -> np.ndarray:
     they are read in full)."""
     if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
         raise DataError(f"{source}: expected a numeric array, got {getattr(arr, 'dtype', arr)}")
-    if spec.shape is None:                                  # boxes: rows of 6
-        if arr.ndim != 2 or arr.shape[1] != 6:
-            raise DataError(f"{source}: boxes must be rows (frame, x1, y1, x2, y2, score), got "
-                            f"shape {arr.shape}")
+    if spec.shape is None:                                  # row streams (boxes, tubes, …)
+        width = ROW_STREAMS.get(spec.name)
+        if arr.ndim != 2 or (width is not None and arr.shape[1] != width) or arr.shape[1] < 2:
+            raise DataError(f"{source}: stream '{spec.name}' must be rows "
+                            f"({ROW_LAYOUT.get(spec.name, '…')}), got shape {arr.shape}")
     elif spec.shape and tuple(arr.shape[1:]) != tuple(spec.shape):
         raise DataError(f"{source}: stream '{spec.name}' has per-snippet shape "
                         f"{tuple(arr.shape[1:])}, the store's contract says {tuple(spec.shape)}")

@@ -110,6 +110,8 @@ _HOW = {"patches": "wsvad extract VIDEOS --out STORE --patches",
         "maps": "wsvad extract VIDEOS --out STORE --maps",
         "maps_trunk": "wsvad extract VIDEOS --out STORE --maps-trunk",
         "boxes": "wsvad extract VIDEOS --out STORE --boxes",
+        "tubes": "wsvad extract VIDEOS --out STORE --tubes",
+        "tube_regions": "wsvad extract VIDEOS --out STORE --tubes",
         "motion": "wsvad extract VIDEOS --out STORE (a backbone with motion: the default)",
         "motion_desc": "wsvad extract VIDEOS --out STORE (a backbone with motion: the default)",
         "context": "wsvad extract VIDEOS --out STORE (an effnet-lite0 backbone: the default)"}

@@ -12,8 +12,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from wsvad.contract import ROW_STREAMS
 from wsvad.data.readers import FeatureSource, missing_stream_message
-from wsvad.data.segments import resample_segments
+from wsvad.data.segments import resample_rows, resample_segments
 from wsvad.errors import DataError
 
 VideoStreams = dict[str, np.ndarray]
@@ -49,21 +50,35 @@ def resolve_needs(needs: Iterable[str], available: Iterable[str], where: str) ->
 def load_streams(source: FeatureSource, name: str, streams: Iterable[str]) -> VideoStreams:
     """The named streams of one video, temporal ones checked to share T snippets."""
     out = {s: source.load(name, s) for s in streams}
-    lengths = {s: len(a) for s, a in out.items() if s != "boxes"}
+    lengths = {s: len(a) for s, a in out.items() if s not in ROW_STREAMS}
     if len(set(lengths.values())) > 1:
         raise DataError(f"video '{name}': streams have different snippet counts {lengths}; "
                         "re-extract the video so that all streams come from one pass")
     return out
 
 
+# row streams whose rows name a snippet (the column): re-indexed to segments on resampling
+SNIPPET_COLUMN = {"tubes": 2, "tube_regions": 1}
+
+
 def resample_streams(streams: VideoStreams, length: int) -> VideoStreams:
     """Every temporal stream averaged into ``length`` segments (:func:`resample_segments`;
-    float16 streams stay float16); ``boxes`` (frame-indexed rows) pass through unchanged.
+    float16 streams stay float16); ``boxes`` (frame-indexed rows) pass through unchanged, and
+    rows that name a snippet (``tubes``, ``tube_regions``) are re-indexed to the segments
+    (:func:`~wsvad.data.segments.resample_rows`).
 
     Example:
         >>> out = resample_streams({"features": np.ones((7, 1, 4)), "motion": np.arange(7.)}, 2)
         >>> out["features"].shape, out["motion"].tolist()
         ((2, 1, 4), [1.0, 4.5])
     """
-    return {k: (v if k == "boxes" else resample_segments(np.asarray(v), length))
-            for k, v in streams.items()}
+    t = next((len(v) for k, v in streams.items() if k not in ROW_STREAMS), 0)
+    out = {}
+    for k, v in streams.items():
+        if k in SNIPPET_COLUMN:
+            out[k] = resample_rows(np.asarray(v), SNIPPET_COLUMN[k], t, length)
+        elif k in ROW_STREAMS:
+            out[k] = v
+        else:
+            out[k] = resample_segments(np.asarray(v), length)
+    return out

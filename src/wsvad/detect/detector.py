@@ -194,6 +194,10 @@ class Detector:
         src = source if isinstance(source, FrameSource) else open_source(source)
         if (self.contract.stride or self.clip) != self.clip:
             raise ConfigError("streaming needs features with stride == snippet length")
+        if "tubes" in self.model.needs:
+            raise ConfigError(f"method '{self.method}' links boxes over the whole video into "
+                              "tubes, so it cannot score a live stream; run detect on a file "
+                              "(without --stream/--realtime)")
         session = self.encoder.session(batch_snippets=1)
         feats: deque[dict[str, np.ndarray]] = deque(maxlen=max(1, window))
         fps = self.contract.fps or src.fps
@@ -264,11 +268,19 @@ def encoder_for(contract: FeatureContract, weights: str | Path | None, run: str)
     grids = tuple(s.grid for s in patch_specs)
     how = next((s.method for s in patch_specs if s.method), "tiles")   # older stores: tiles
     mode, _, size = how.partition("-")
+    boxes = next((s for s in contract.streams if s.name == "boxes"), None)
+    detector = (boxes.method if boxes is not None else None) or "mog2"
+    if detector == "file":
+        raise WsvadError(f"{run}: trained on boxes read from your detector's files "
+                         "(extract --detections); detect cannot run that detector on new video "
+                         "— extract the video with --detections and score it with `wsvad score`")
     enc = VideoEncoder(contract.backbone, crops=contract.crops,
                        snippet_frames=contract.clip_frames or 16, stride=contract.stride,
                        fps=contract.fps, weights=weights, maps="maps" in names,
                        maps_trunk="maps_trunk" in names,
-                       patches=grids, boxes="boxes" in names, view=contract.view or "crop",
+                       patches=grids, boxes="boxes" in names, tubes="tubes" in names,
+                       detector=detector,
+                       view=contract.view or "crop",
                        frames_per_snippet=contract.sampled_frames or 4, patch_mode=mode,
                        patch_size=int(size or 448))
     contract.check_compatible(enc.contract(), f"run {run}", "this video encoder")

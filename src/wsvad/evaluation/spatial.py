@@ -21,21 +21,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from wsvad.geometry import iou
+
+__all__ = ["iou", "s_loc", "localisation_summary", "heatmap_scores", "candidate_bounds"]
+
 Boxes = dict[int, list[tuple[float, float, float, float]]]
-
-
-def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    """Intersection over union of two ``(x1, y1, x2, y2)`` boxes.
-
-    Example:
-        >>> iou((0, 0, 2, 2), (1, 1, 3, 3))
-        0.14285714285714285
-    """
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _cell_centres(h: int, w: int, region, size) -> tuple[np.ndarray, np.ndarray]:
@@ -140,4 +130,25 @@ def localisation_summary(per_video_sloc: list[float],
     v = np.asarray(per_video_sloc, float)
     out = {f"iou@{e:g}": float((v > e).mean()) if len(v) else float("nan") for e in thresholds}
     out["mean_iou"] = float(v.mean()) if len(v) else float("nan")
+    return out
+
+
+def candidate_bounds(per_video: list[list[float]],
+                     thresholds: tuple[float, ...] = (0.1, 0.2, 0.3)) -> dict[str, float]:
+    """The context rows of WSSTAD's Table 1 from every candidate tube's S_loc, per abnormal
+    video: **random** — a candidate drawn uniformly (the expected IoU@ε and mean IoU, exact
+    rather than one draw) — and **upper bound** — the candidate that overlaps the ground truth
+    best. A video without candidates counts 0 for both.
+
+    Example:
+        >>> out = candidate_bounds([[0.0, 0.4], [0.2]])
+        >>> out["random_mean_iou"], out["random_iou@0.1"], out["upper_mean_iou"]
+        (0.2, 0.75, 0.30000000000000004)
+    """
+    rand = [np.asarray(v, float) if len(v) else np.zeros(1) for v in per_video]
+    out = {f"random_iou@{e:g}": float(np.mean([(v > e).mean() for v in rand]))
+           for e in thresholds}
+    out["random_mean_iou"] = float(np.mean([v.mean() for v in rand]))
+    best = localisation_summary([float(v.max()) for v in rand], thresholds)
+    out.update({f"upper_{k}": v for k, v in best.items()})
     return out

@@ -2,7 +2,9 @@
 finished video (written last, so its presence means the video is complete), ``contract.json``,
 and ``manifest.json`` (the contract + every video's metadata) rebuilt at the end of each job.
 Every file is written atomically; re-runs skip finished videos; a store refuses features made
-with a different contract."""
+with a different contract. Asking an existing store for more streams (``--patches``, ``--maps``,
+``--tubes`` …) re-extracts its videos with them; the contract names the new streams once every
+video has them."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import numpy as np
 
 from wsvad.backbones.video_encoder import EncodedVideo
 from wsvad.contract import FeatureContract
+from wsvad.errors import WsvadError
 from wsvad.fileio import atomic_write, write_json
 
 
@@ -26,9 +29,16 @@ class FeatureStoreWriter:
         self.root, self.contract, self.layout = Path(root), contract, layout
         self.root.mkdir(parents=True, exist_ok=True)
         existing = self.root / "contract.json"
+        self.stored = contract
         if existing.is_file():
             old = FeatureContract.from_dict(json.loads(existing.read_text()))
             old.check_compatible(contract, f"existing store {self.root}", "this extraction")
+            lost = sorted(set(old.stream_names) - set(contract.stream_names))
+            if lost:
+                raise WsvadError(f"store {self.root} holds streams {', '.join(lost)} that this "
+                                 "extraction would not write; ask for them too (--patches, "
+                                 "--maps, --maps-trunk, --boxes, --tubes) or use a new --out")
+            self.stored = old
         else:
             write_json(existing, contract.to_dict())
 
@@ -36,7 +46,12 @@ class FeatureStoreWriter:
         return self.root / "meta" / f"{name}.json"
 
     def done(self, name: str) -> bool:
-        return self._meta(name).is_file()
+        """The video is finished and has every stream this extraction writes."""
+        meta = self._meta(name)
+        if not meta.is_file():
+            return False
+        have = json.loads(meta.read_text()).get("streams", {})
+        return set(self.contract.stream_names) <= set(have)
 
     def write(self, name: str, enc: EncodedVideo) -> None:
         streams = {}
@@ -52,5 +67,10 @@ class FeatureStoreWriter:
     def finalize(self) -> Path:
         videos = {p.stem: json.loads(p.read_text())
                   for p in sorted((self.root / "meta").glob("*.json"))}
+        if self.stored is not self.contract and all(
+                set(self.contract.stream_names) <= set(v.get("streams", {}))
+                for v in videos.values()):
+            write_json(self.root / "contract.json", self.contract.to_dict())  # grown everywhere
+            self.stored = self.contract
         return write_json(self.root / "manifest.json",
-                          {"contract": self.contract.to_dict(), "videos": videos})
+                          {"contract": self.stored.to_dict(), "videos": videos})

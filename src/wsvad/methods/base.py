@@ -240,6 +240,19 @@ class Method(nn.Module):
         return torch.optim.Adam(self.parameters(), lr=self.cfg.lr,
                                 weight_decay=self.cfg.weight_decay)
 
+    def train_step(self, batch: Batch, optimizer: torch.optim.Optimizer
+                   ) -> dict[str, torch.Tensor]:
+        """One optimisation step on a batch; returns the named loss terms (detached). A method
+        that alternates its parts (WSSTAD's Alg. 3) overrides it."""
+        terms = self.losses(batch, self(batch))
+        loss = sum(terms.values())
+        if not torch.isfinite(loss):
+            return {k: v.detach() for k, v in terms.items()}    # the trainer reports it
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {k: v.detach() for k, v in terms.items()}
+
     # -- scoring -------------------------------------------------------------------------------
     @torch.no_grad()
     def predict(self, batch: Batch) -> Output:

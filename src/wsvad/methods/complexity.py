@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
 from wsvad.data.batch import Batch
 from wsvad.methods.base import Method
 from wsvad.methods.blocks import NonLocal1d
+from wsvad.methods.wsstad import RelationModule
 
 
 @dataclass
@@ -51,9 +53,12 @@ def count(model: Method, batch: Batch) -> Complexity:
             n, c, t = inputs[0].shape
             inner = module.g.out_channels
             total[0] += 2 * n * t * t * inner          # θᵀφ and M·g
+        elif isinstance(module, RelationModule):
+            b, n, d = inputs[0].shape
+            total[0] += 2 * b * n * n * d              # QKᵀ and the weighted sum of V (all heads)
 
     handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear, NonLocal1d))]
+               if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear, NonLocal1d, RelationModule))]
     try:
         model.predict(batch)
     finally:
@@ -66,7 +71,8 @@ def describe(name: str, dim: int = 2048, patch_dim: int | None = None, crops: in
              segments: int = 32, **overrides) -> dict[str, float | int | str]:
     """Parameters and MACs of a method on one bag of ``segments`` snippets × ``crops`` with
     ``dim``-d features (patches, when the method reads them, ``patch_dim``-d, default ``dim``)
-    — random inputs, since only shapes matter. The default is the published I3D setting.
+    — random inputs, since only shapes matter. The default is the published I3D setting. A
+    method on tubes gets 8 tubes spanning the bag.
 
     Example:
         >>> describe("mil", dim=64, crops=1, segments=8)["parameters"]  # 64·512+512+512·32+32+33
@@ -83,6 +89,10 @@ def describe(name: str, dim: int = 2048, patch_dim: int | None = None, crops: in
                   motion_desc=torch.rand(1, t, 208), context=torch.rand(1, t, 1000),
                   patches=patches, maps=torch.rand(1, t, 7, 7, pd) if "maps" in model.needs
                   else None, maps_trunk=torch.rand(1, t, 7, 7, 192))
+    if "tube_regions" in model.needs:
+        batch.tube_regions = [np.array([[k, s, *np.random.rand(dim)] for k in range(8)
+                                        for s in range(t)], np.float32)]
+        batch.tubes = [np.zeros((0, 8), np.float32)]
     model.predict(batch)        # builds what a method builds on its first batch (SSRL's branches)
     c = count(model, batch)
     return {"method": name, "paper": model.paper, "dim": dim, "patch_dim": pd if patches else 0,

@@ -21,10 +21,10 @@ from wsvad.data.groundtruth import read_boxes, snippet_to_frame
 from wsvad.data.spec import FeatureDataset, load_dataset
 from wsvad.data.streams import load_streams
 from wsvad.errors import DataError, WsvadError
-from wsvad.evaluation.metrics import evaluate_scores
+from wsvad.evaluation.metrics import evaluate_scores, safe_auc
 from wsvad.evaluation.multiclass import classwise_f1, confusion
 from wsvad.evaluation.plots import plot_confusion, plot_roc_pr, plot_timelines
-from wsvad.evaluation.spatial import heatmap_scores, localisation_summary, s_loc
+from wsvad.evaluation.spatial import candidate_bounds, heatmap_scores, localisation_summary, s_loc
 from wsvad.evaluation.threshold import run_threshold
 from wsvad.methods.base import Method
 from wsvad.training.checkpoint import load_checkpoint
@@ -110,6 +110,9 @@ def evaluate_model(model: Method, ds: FeatureDataset, threshold: float,
               file=sys.stderr)
     if scores.localization and ds.spec.boxes is not None:
         metrics.update(spatial_metrics(scores, ds))
+    if any(loc.tubes is not None for loc in scores.localization.values()):
+        gt = read_boxes(ds.spec.boxes) if ds.spec.boxes is not None else {}
+        metrics.update(tube_metrics(scores, ds, gt))
     vocab = model.class_names()
     if vocab and scores.classes and any(e.cls for e in ds.test):
         metrics.update(class_metrics(scores, labels, classes, vocab, threshold,
@@ -181,6 +184,28 @@ def spatial_metrics(scores: VideoScores, ds: FeatureDataset) -> dict[str, Any]:
                    heatmap_mass_uniform=float(sum(uniform) / len(uniform)))
     if slocs:
         out.update(s_loc=float(sum(slocs) / len(slocs)), **localisation_summary(slocs))
+    return out
+
+
+TUBE_FALSE_ALARM = 0.2      # WSSTAD appendix E: false alarms at a 20 % threshold
+
+
+def tube_metrics(scores: VideoScores, ds: FeatureDataset, gt: dict) -> dict[str, Any]:
+    """WSSTAD's video-level metrics from the top tube's score — VAUC over the test videos and
+    the false-alarm rate of normal ones at 0.2 (appendix E) — and the Random / Upper-bound
+    rows from every candidate tube of the abnormal videos with boxes."""
+    names = [n for n, loc in scores.localization.items() if loc.tubes is not None]
+    top = np.array([scores.localization[n].tubes[0].score if scores.localization[n].tubes
+                    else 0.0 for n in names])
+    abnormal = np.array([ds.frame_labels[n].max() > 0 for n in names])
+    out: dict[str, Any] = {"tube_video_auc": safe_auc(top, abnormal.astype(int))}
+    if (~abnormal).any():
+        out["tube_false_alarm_rate"] = float((top[~abnormal] > TUBE_FALSE_ALARM).mean())
+    cands = [[s_loc(gt[n], {int(r[0]): tuple(r[1:5]) for r in t.boxes})
+              for t in scores.localization[n].tubes]
+             for n, a in zip(names, abnormal, strict=True) if a and gt.get(n)]
+    if cands:
+        out.update(candidate_bounds(cands))
     return out
 
 

@@ -191,14 +191,11 @@ def optimise(model: methods.Method, setup: Setup, out: Path, seed: int, val_ever
     for it in bar:
         out_of_time = deadline is not None and time.time() > deadline
         batch = sampler.next()
-        terms = model.losses(batch, model(batch))
+        terms = model.train_step(batch, optimizer)
         loss = sum(terms.values())
         if not torch.isfinite(loss):
             raise WsvadError(f"loss became {float(loss)} at iteration {it + 1}; lower the "
                              "learning rate (--set lr=...) or check the features for outliers")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
         st.iteration = it + 1
         row = {"iteration": it + 1, **{k: v.item() for k, v in terms.items()}}
         if (it + 1) % val_every == 0 or it + 1 == cfg.iterations or out_of_time:

@@ -33,7 +33,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from wsvad.evaluation.spatial import iou
+from wsvad.geometry import iou
 
 ETA, LAMBDA = 2.0, 0.1
 UNARY_FRAMES, MULTIVARIATE_FRAMES = 100, 50      # ζ1, ζ2 at 30 fps
