@@ -70,3 +70,29 @@ def test_bags_over_budget_live_on_disk_and_read_the_same(tmp_path):
     assert a.patches["2x3"].shape == (2, 4, 6, 4) and ram.arrays["patches_2x3"].dtype == np.float16
     disk.close()
     assert not any(tmp_path.iterdir())
+
+
+def test_tube_table_has_the_context_rows_and_each_method_where_it_applies():
+    from wsvad.compare import tube_table
+
+    def s(**kv):
+        return {k: {"mean": v, "std": 0.0, "n": 3} for k, v in kv.items()}
+    results = {
+        "wsstad": {"trains": True, "summary": s(
+            tube_video_auc=0.9, tube_false_alarm_rate=0.25, frame_auc=0.93, video_auc=0.8,
+            **{"iou@0.1": 0.5, "iou@0.2": 0.4, "iou@0.3": 0.2}, mean_iou=0.15,
+            **{"random_iou@0.1": 0.06, "random_iou@0.2": 0.03, "random_iou@0.3": 0.0},
+            random_mean_iou=0.02, **{"upper_iou@0.1": 1.0, "upper_iou@0.2": 0.7,
+                                     "upper_iou@0.3": 0.2}, upper_mean_iou=0.22)},
+        "rtfm": {"trains": True, "summary": s(frame_auc=0.95, video_auc=0.97)},
+        "flow_mean": {"trains": False, "summary": s(frame_auc=0.89, video_auc=0.9)}}
+    rows = {r.split("|")[1].strip(): [c.strip() for c in r.split("|")[2:-1]]
+            for r in tube_table(results).splitlines() if r.startswith("| ") and "---" not in r}
+    assert rows["Random tube (candidates of wsstad)"] == [
+        "–", "0.060 ± 0.000", "0.030 ± 0.000", "0.000 ± 0.000", "0.020 ± 0.000", "–", "–"]
+    assert rows["Upper bound (candidates of wsstad)"][1] == "1.000 ± 0.000"
+    assert rows["wsstad"] == ["0.900 ± 0.000", "0.500 ± 0.000", "0.400 ± 0.000",
+                              "0.200 ± 0.000", "0.150 ± 0.000", "0.250 ± 0.000", "0.930 ± 0.000"]
+    assert rows["rtfm"] == ["0.970 ± 0.000", "–", "–", "–", "–", "–", "0.950 ± 0.000"]
+    assert "flow_mean (training-free)" in rows
+    assert tube_table({"rtfm": results["rtfm"]}) == ""

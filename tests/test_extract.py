@@ -164,7 +164,7 @@ def test_flow_baseline_finds_ped2_anomalies_that_appearance_norm_misses(ped2_sto
 def test_asking_a_store_for_tubes_adds_them_and_a_tube_follows_the_ped2_anomaly(ped2_store,
                                                                                 tmp_path):
     """Re-running extract with more streams re-extracts the videos with them (the contract
-    names them once every video has them); dropping a stream the store holds is refused. On
+    names them once every video has them); a later job keeps the streams a store holds. On
     Test001 (a cyclist and a cart among pedestrians) one of the MOG2 tubes overlaps the
     annotated anomaly (Test001 has two abnormal objects, boxed together)."""
     from wsvad.data.groundtruth import read_boxes
@@ -178,8 +178,13 @@ def test_asking_a_store_for_tubes_adds_them_and_a_tube_follows_the_ped2_anomaly(
     names = [s["name"] for s in json.loads((store / "manifest.json").read_text())
              ["contract"]["streams"]]
     assert {"boxes", "tubes", "tube_regions"} <= set(names)
+    # a later job without --tubes keeps them (nothing to do here); the writer itself refuses
+    # to drop streams a store holds
+    assert extract(ped2_store / "in", store, progress=False).skipped == ["Test001", "Train001"]
+    from wsvad.backbones.video_encoder import VideoEncoder
+    from wsvad.features.store import FeatureStoreWriter
     with pytest.raises(WsvadError, match="holds streams boxes, tube_regions, tubes"):
-        extract(ped2_store / "in", store, progress=False)
+        FeatureStoreWriter(store, VideoEncoder().contract())
     tubes = np.load(store / "tubes" / "Test001.npy")
     regions = np.load(store / "tube_regions" / "Test001.npy")
     assert regions.shape[1] == 2 + 1488 and set(regions[:, 0]) == set(tubes[:, 0])

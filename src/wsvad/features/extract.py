@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -12,7 +13,7 @@ from typing import Any
 from tqdm import tqdm
 
 from wsvad.backbones.video_encoder import VideoEncoder
-from wsvad.contract import TAIL_FILE
+from wsvad.contract import TAIL_FILE, FeatureContract
 from wsvad.errors import DataError, WsvadError
 from wsvad.features.store import FeatureStoreWriter
 from wsvad.fileio import atomic_write, check_writable
@@ -94,7 +95,8 @@ def extract(inputs: str | Path, out: str | Path, backbone: str = "effnet-lite0+m
     """
     t0 = time.time()
     check_writable(out)
-    kwargs = dict(backbone=backbone, crops=crops, fps=fps, maps=maps, **encoder_kw)
+    kwargs = keep_streams(out, dict(backbone=backbone, crops=crops, fps=fps, maps=maps,
+                                    **encoder_kw))
     i, n = parse_shard(shard)
     videos = [v for j, v in enumerate(list_videos(inputs)) if j % n == i]
     workers = max(1, workers)
@@ -142,6 +144,29 @@ def extract(inputs: str | Path, out: str | Path, backbone: str = "effnet-lite0+m
         save_tail(Path(out), encoder_kw.get("weights"))
     report.seconds = time.time() - t0
     return report
+
+
+def keep_streams(out: str | Path, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Encoder settings that also write every stream an existing store at ``out`` holds, so
+    that asking a store for more streams (``--tubes`` after ``--maps``) adds them and drops
+    nothing."""
+    path = Path(out) / "contract.json"
+    if not path.is_file():
+        return kwargs
+    have = FeatureContract.from_dict(json.loads(path.read_text()))
+    names = set(have.stream_names)
+    out_kw = dict(kwargs)
+    for flag in ("maps", "maps_trunk", "boxes", "tubes"):
+        out_kw[flag] = bool(out_kw.get(flag)) or flag in names
+    grids = [tuple(g) for g in out_kw.get("patches") or ()]
+    grids += [s.grid for s in have.streams if s.name.startswith("patches_") and s.grid and
+              tuple(s.grid) not in grids]
+    out_kw["patches"] = tuple(grids)
+    boxes = next((s for s in have.streams if s.name == "boxes"), None)
+    if boxes is not None and boxes.method in ("mog2", "hog") and \
+            out_kw.get("detector", "mog2") == "mog2" and not out_kw.get("detections"):
+        out_kw["detector"] = boxes.method          # boxes are made as they were made before
+    return out_kw
 
 
 def save_tail(store: Path, weights: str | Path | None = None) -> Path:
