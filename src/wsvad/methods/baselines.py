@@ -9,6 +9,10 @@ learned method that does worse than its own input is visible at once.
 * ``flow_mean`` — the mean optical-flow magnitude (the ``motion`` stream).
 * ``feature_magnitude`` — the ℓ2 norm of the raw snippet feature (mean over crops): RTFM's
   premise (abnormal snippets have larger feature magnitude) taken literally, without learning.
+* ``tube_motion`` — the training-free answer to *which tube*: each tube instance (the same
+  sub-tubes as ``wsstad``) scored by the 99.9th flow-magnitude percentile of its crops (the last
+  column of the ``tube_regions`` features, whose motion part comes last); the top one is the
+  predicted tube, a snippet's score is the highest of the instances over it.
 
 Rank normalisation: a score is the fraction of training snippets (fitting split, both labels)
 whose statistic is at or below the snippet's, interpolated between the 1001 stored quantiles —
@@ -26,10 +30,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import torch
 
 from wsvad.data.batch import Batch
+from wsvad.data.instances import WHOLE_FRAME, tube_instances
 from wsvad.methods.base import Localization, Method, MethodConfig, Output, register
+from wsvad.methods.wsstad import WSSTADConfig, ranked_tubes
 
 QUANTILES = 1001
 
@@ -152,3 +159,72 @@ class FlowMean(Baseline):
 class FeatureMagnitude(Baseline):
     name, needs, of = "feature_magnitude", ("features",), staticmethod(feature_norm)
     paper = "training-free: l2 norm of the raw feature"
+
+
+@register
+class TubeMotion(Baseline):
+    """Example:
+        >>> import numpy as np; from wsvad.data import collate
+        >>> m = TubeMotion(2, BaselineConfig())
+        >>> v = {"features": np.zeros((4, 1, 2)), "tubes": np.zeros((0, 8)),
+        ...      "tube_regions": np.array([[0, 0, 0, 1.], [0, 1, 0, 3.], [1, 2, 0, 9.]])}
+        >>> m.statistic(collate([v])).tolist()      # tube 0 in halves (1, 3); tube 1: 9
+        [[1.0, 3.0, 9.0, 0.0]]
+    """
+
+    name, needs = "tube_motion", ("features", "tubes", "tube_regions")
+    paper = "training-free: the tube whose crops move fastest"
+    pieces: ClassVar[int] = WSSTADConfig.pieces
+
+    def _instances(self, batch: Batch) -> list:
+        """Per video, the tube instances with their statistic in the last region column."""
+        x = batch.features.mean(1)                                          # [B, T, D]
+        lengths = batch.mask.sum(1).tolist() if batch.mask is not None else [x.shape[1]] * len(x)
+        # the motion descriptor's last column (the 99.9th flow percentile) when the motion part
+        # comes last (effnet-lite0+motion; the motion backbone's 208-d descriptor alone), else
+        # — other backbones — the ℓ2 norm of the crop's features
+        motion_last = self.parts[-1][0] == "motion" or (len(self.parts) == 1 and self.dim == 208)
+        out = []
+        for i, r in enumerate(batch.tube_regions):
+            r = np.asarray(r, np.float32)
+            if not motion_last and len(r):
+                r = np.column_stack([r, np.linalg.norm(r[:, 2:], axis=1)])
+            feats = x[i, :int(lengths[i])].numpy()
+            if not motion_last:
+                feats = np.column_stack([feats, np.linalg.norm(feats, axis=1)])
+            out.append(tube_instances(r, feats, self.pieces))
+        return out
+
+    def statistic(self, batch: Batch) -> torch.Tensor:
+        """``[B, T]``: per snippet, the highest crop-flow statistic of the instances over it."""
+        out = torch.zeros(batch.features.shape[0], batch.features.shape[2])
+        for i, inst in enumerate(self._instances(batch)):
+            for (a, b), v, k in zip(inst.span, inst.region[:, -1], inst.tube, strict=True):
+                if k != WHOLE_FRAME:
+                    out[i, a:b + 1] = torch.clamp(out[i, a:b + 1], min=float(v))
+        return out
+
+    def forward(self, batch: Batch) -> Output:
+        out = super().forward(batch)
+        found = self._instances(batch)
+        n = max(len(f) for f in found)
+        e = {"tube_score": torch.zeros(len(found), n), "tube_mask": torch.zeros(len(found), n,
+                                                                                 dtype=torch.bool),
+             "tube_id": torch.zeros(len(found), n, dtype=torch.long),
+             "tube_span": torch.zeros(len(found), n, 2, dtype=torch.long)}
+        for i, f in enumerate(found):
+            stat = torch.from_numpy(f.region[:, -1].astype(np.float32))
+            e["tube_score"][i, :len(f)] = torch.where(torch.from_numpy(f.tube) == WHOLE_FRAME,
+                                                      torch.zeros(()), self.rank(stat))
+            e["tube_mask"][i, :len(f)] = True
+            e["tube_id"][i, :len(f)] = torch.from_numpy(f.tube)
+            e["tube_span"][i, :len(f)] = torch.from_numpy(f.span)
+        out.extras.update(e)
+        return out
+
+    def video_score(self, output: Output) -> torch.Tensor:
+        e = output.extras
+        return e["tube_score"].masked_fill(~e["tube_mask"], -1.0).max(1).values
+
+    def localize(self, batch: Batch, output: Output) -> list[Localization] | None:
+        return ranked_tubes(batch, output.extras)

@@ -278,21 +278,27 @@ class WSSTAD(Method):
     # -- where ---------------------------------------------------------------------------------
     def localize(self, batch: Batch, output: Output) -> list[Localization] | None:
         """Per video, every candidate sub-tube with its Eq. 9 score, best first (the first is
-        the prediction; the rest are what Random / Upper-bound rows choose from). The
-        whole-frame instance of a video without tubes is a tube without boxes."""
-        if batch.tubes is None:
-            return None
-        e, out = output.extras, []
-        for i, rows in enumerate(batch.tubes):
-            rows = np.asarray(rows, np.float64)
-            score, mask = e["tube_score"][i].numpy(), e["tube_mask"][i].numpy()
-            tubes = []
-            for j in np.argsort(-score, kind="stable"):
-                k = int(e["tube_id"][i, j])
-                if not mask[j]:
-                    continue
-                track = np.zeros((0, 5)) if k == WHOLE_FRAME else \
-                    tube_track(rows, k, tuple(e["tube_span"][i, j].tolist()))
-                tubes.append(Tube(boxes=track, score=float(score[j])))
-            out.append(Localization(tubes=tubes))
-        return out
+        the prediction; the rest are what Random / Upper-bound rows choose from)."""
+        return ranked_tubes(batch, output.extras)
+
+
+def ranked_tubes(batch: Batch, e: dict[str, torch.Tensor]) -> list[Localization] | None:
+    """Per video, the tube instances of ``e`` (``tube_score``, ``tube_mask``, ``tube_id``,
+    ``tube_span``) as :class:`Tube` tracks, best first; the whole-frame instance of a video
+    without tubes is a tube without boxes."""
+    if batch.tubes is None:
+        return None
+    out = []
+    for i, rows in enumerate(batch.tubes):
+        rows = np.asarray(rows, np.float64)
+        score, mask = e["tube_score"][i].numpy(), e["tube_mask"][i].numpy()
+        tubes = []
+        for j in np.argsort(-score, kind="stable"):
+            k = int(e["tube_id"][i, j])
+            if not mask[j]:
+                continue
+            track = np.zeros((0, 5)) if k == WHOLE_FRAME else \
+                tube_track(rows, k, tuple(e["tube_span"][i, j].tolist()))
+            tubes.append(Tube(boxes=track, score=float(score[j])))
+        out.append(Localization(tubes=tubes))
+    return out
