@@ -95,4 +95,7 @@ def test_tube_table_has_the_context_rows_and_each_method_where_it_applies():
                               "0.200 ± 0.000", "0.150 ± 0.000", "0.250 ± 0.000", "0.930 ± 0.000"]
     assert rows["rtfm"] == ["0.970 ± 0.000", "–", "–", "–", "–", "–", "0.950 ± 0.000"]
     assert "flow_mean (training-free)" in rows
+    # a second tube method with the same candidates does not repeat the context rows
+    same = dict(results, tube_motion={**results["wsstad"], "trains": False})
+    assert tube_table(same).count("Random tube") == 1
     assert tube_table({"rtfm": results["rtfm"]}) == ""

@@ -211,12 +211,13 @@ def tube_table(results: dict[str, Any]) -> str:
         return " | ".join(_cell(summary, f"tube_{k}" if k in ("video_auc", "false_alarm_rate")
                                 else k) for k, _ in TUBE_COLUMNS)
 
-    rows = []
-    for m, r in sorted(tubed.items()):
+    rows: list[str] = []
+    for m, r in sorted(tubed.items(), key=lambda kv: (not kv[1]["trains"], kv[0])):
         for prefix, label in (("random_", "Random tube"), ("upper_", "Upper bound")):
-            rows.append(f"| {label} (candidates of {m}) | " + " | ".join(
-                _cell(r["summary"], prefix + k) if k.startswith(("iou", "mean")) else "–"
-                for k, _ in TUBE_COLUMNS) + " |")
+            line = " | ".join(_cell(r["summary"], prefix + k) if k.startswith(("iou", "mean"))
+                              else "–" for k, _ in TUBE_COLUMNS)
+            if not any(row.endswith(f"| {line} |") for row in rows):    # same candidates: once
+                rows.append(f"| {label} (candidates of {m}) | {line} |")
     for m, r in sorted(results.items(), key=lambda kv: (not kv[1]["trains"], kv[0])):
         rows.append(f"| {m if r['trains'] else m + ' (training-free)'} | "
                     + cells(r["summary"], m in tubed) + " |")
