@@ -49,6 +49,23 @@ def abnormal_heatmaps(model, spec: Path, streams: tuple[str, ...]):
             yield e.name, model.localize(batch, out)[0].heatmaps
 
 
+def scene_run(root: Path, method: str, seconds: float, **extract_kw):
+    """Generated plaza scenes (4 + 4 training, 2 + 2 test videos, 2 cameras) → a store with
+    ``extract_kw`` → the demo's spec → ``method`` trained 20 steps; returns the training
+    result (the run is in ``root / "run"``, the videos in ``root / "scenes" / "videos"``)."""
+    from wsvad.datasets.scenes import SceneDatasetConfig, make_scene_dataset
+    from wsvad.demo import SPEC
+    from wsvad.features import extract
+    from wsvad.training import train
+    make_scene_dataset(root / "scenes", SceneDatasetConfig(4, 4, 2, 2, seconds=seconds,
+                                                           cameras=2), progress=False)
+    rep = extract(root / "scenes" / "videos", root / "store", progress=False, **extract_kw)
+    assert not rep.failed, rep.failed
+    (root / "spec.yaml").write_text(SPEC)
+    return train(root / "spec.yaml", method, root / "run", {"iterations": 20},
+                 val_fraction=0.25, progress=False)
+
+
 @pytest.fixture(scope="session")
 def tiny_bench(tmp_path_factory) -> Path:
     """A small generated benchmark (fast to train on)."""

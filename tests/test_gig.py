@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import abnormal_heatmaps, write_store_spec
+from conftest import abnormal_heatmaps, scene_run, write_store_spec
 
 from wsvad import methods
 from wsvad.backbones.video_encoder import EncodedVideo
@@ -161,18 +161,8 @@ def test_detect_names_the_class_of_each_alert(tmp_path):
     """Video → maps → a GIG run with the plaza's classes → detect: every alert says what."""
     import json
 
-    from wsvad.datasets.scenes import SceneDatasetConfig, make_scene_dataset
-    from wsvad.demo import SPEC
     from wsvad.detect.job import detect
-    from wsvad.features import extract
-    make_scene_dataset(tmp_path / "scenes", SceneDatasetConfig(4, 4, 2, 2, seconds=2.0,
-                                                               cameras=2), progress=False)
-    rep = extract(tmp_path / "scenes" / "videos", tmp_path / "store", backbone="effnet-lite0",
-                  maps=True, progress=False)
-    assert not rep.failed
-    (tmp_path / "spec.yaml").write_text(SPEC)
-    res = train(tmp_path / "spec.yaml", "gig", tmp_path / "run", {"iterations": 20},
-                val_fraction=0.25, progress=False)
+    res = scene_run(tmp_path, "gig", 2.0, backbone="effnet-lite0", maps=True)
     names = load_checkpoint(tmp_path / "run" / "model")[0].class_names()
     assert len(names) >= 2 and "confusion" in res.metrics
     video = next((tmp_path / "scenes" / "videos").glob("test_*.mp4"))

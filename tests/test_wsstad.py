@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import shared, write_store_spec
+from conftest import scene_run, shared, write_store_spec
 
 from wsvad.backbones.tube_regions import build_tubes, crop_window
 from wsvad.backbones.video_encoder import VideoEncoder
@@ -240,18 +240,8 @@ def test_hog_people_detector_boxes_on_ped2_and_a_clear_error_without_it(monkeypa
 def test_detect_draws_and_reports_the_top_tube(tmp_path):
     """Video → boxes → tubes → a wsstad run → detect: the top tube is in localization.json,
     each alert carries its box track, and the overlay is written."""
-    from wsvad.datasets.scenes import SceneDatasetConfig, make_scene_dataset
-    from wsvad.demo import SPEC
     from wsvad.detect.job import detect
-    from wsvad.features import extract
-    make_scene_dataset(tmp_path / "scenes", SceneDatasetConfig(4, 4, 2, 2, seconds=4.0,
-                                                               cameras=2), progress=False)
-    rep = extract(tmp_path / "scenes" / "videos", tmp_path / "store", backbone="motion",
-                  tubes=True, progress=False)
-    assert not rep.failed
-    (tmp_path / "spec.yaml").write_text(SPEC)
-    res = train(tmp_path / "spec.yaml", "wsstad", tmp_path / "run", {"iterations": 20},
-                val_fraction=0.25, progress=False)
+    res = scene_run(tmp_path, "wsstad", 4.0, backbone="motion", tubes=True)
     assert "tube_video_auc" in res.metrics and "upper_mean_iou" in res.metrics
     video = next(p for p in sorted((tmp_path / "scenes" / "videos").glob("test_*.mp4"))
                  if len(np.load(tmp_path / "store" / "tubes" / f"{p.stem}.npy")))
