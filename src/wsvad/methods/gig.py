@@ -172,7 +172,7 @@ class GIG(Method):
             self._build(x.shape[-1])
         x = self.map_norm(x)                                              # [B, T, h, w, d]
         if self.training and self.cfg.flip:
-            flip = torch.rand(len(x)) < 0.5
+            flip = torch.rand(len(x), device=x.device) < 0.5
             x = torch.where(flip[:, None, None, None, None], x.flip(3), x)
         b, t, h, w, d = x.shape
         g = x.amax(dim=(1, 2, 3))                                         # Eq. 1  [B, d]
@@ -228,7 +228,7 @@ def gaussian_smooth(scores: torch.Tensor, sigma: float) -> torch.Tensor:
         tensor([[0.2320, 0.7710, 1.2080, 0.7710, 0.2320]])
     """
     radius = max(1, math.ceil(3 * sigma))
-    x = torch.arange(-radius, radius + 1, dtype=scores.dtype)
+    x = torch.arange(-radius, radius + 1, dtype=scores.dtype, device=scores.device)
     kernel = torch.exp(-0.5 * (x / sigma) ** 2)
     num = F.conv1d(scores[:, None], kernel.view(1, 1, -1), padding=radius)
     den = F.conv1d(torch.ones_like(scores[:, None]), kernel.view(1, 1, -1), padding=radius)

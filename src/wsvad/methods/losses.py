@@ -15,7 +15,8 @@ def paired(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
         ([0, 1, 2], [0, 1, 0])
     """
     n = max(len(a), len(b))
-    return a[torch.arange(n) % len(a)], b[torch.arange(n) % len(b)]
+    i = torch.arange(n, device=a.device)
+    return a[i % len(a)], b[i % len(b)]
 
 
 def mil_ranking(abn_scores: torch.Tensor, nor_scores: torch.Tensor,

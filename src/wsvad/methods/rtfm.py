@@ -150,7 +150,8 @@ class RTFM(Method):
         fn = gather_time(feats[nor_rows], idx_n)
         if cfg.variant == "official":
             video = torch.cat([top_n.mean(1), top_a.mean(1)])
-            target = torch.cat([torch.zeros(len(top_n)), torch.ones(len(top_a))])
+            target = torch.cat([torch.zeros(len(top_n), device=video.device),
+                                torch.ones(len(top_a), device=video.device)])
             cls = L.bce(video, target)
             na, nn_ = magnitudes(fa.mean(2)), magnitudes(fn.mean(2))         # [B, C]
             na, nn_ = L.paired(na, nn_)

@@ -296,7 +296,7 @@ class SSRL(RTFM):
         rows = math.lcm(*(grids[n][0] for n in scales))
         cols = math.lcm(*(grids[n][1] for n in scales))
         b, t = batch.features.shape[0], batch.features.shape[2]
-        total = torch.zeros(b * t, rows, cols)
+        total = torch.zeros(b * t, rows, cols, device=batch.features.device)
         for name in scales:
             if self.cfg.heatmap == "deviation":          # ‖standardised patch feature‖
                 w = self._patches(batch, name).norm(dim=-1).reshape(b * t, -1)

@@ -24,7 +24,10 @@ Table 3: ``guidance`` (false: confidence 1, the plain ranking loss) and ``ce``.
 
 Inference (Sect. 3.4, Eq. 9): every tube is cut into ``pieces`` hypothetical sub-tubes; each is
 scored ``(p_t(T_i^r) + p_v(T_i^g)) / 2``; the top one is the predicted tube, its score the
-video's (VAUC). Frame scores (appendix, Table 8): per videolet, the mean of the two branches.
+video's (VAUC). Frame scores (appendix, Table 8): per videolet, the mean of the two branches
+(``frame_scores="videolets"``, the default). ``frame_scores="tubes"`` (a named deviation) scores
+each snippet with the highest Eq. 9 score among the sub-tubes over it (0 where no tube is) — the
+frame score then comes from the same objects that are localised.
 
 Choices where the paper is silent (named): ``pieces`` = 2 (M is not given); training uses whole
 tubes; when the relation module scores the other branch's max instance, it sees that instance
@@ -62,10 +65,12 @@ class WSSTADConfig(MethodConfig):
     pieces: int = 2               # M hypothetical sub-tubes per tube at inference (Eq. 9)
     guidance: bool = True         # mutual guidance (Eq. 4–5); false: the plain ranking loss
     ce: bool = True               # the cross-entropy of Eq. 7
+    frame_scores: str = "videolets"   # "videolets" (Table 8) | "tubes" (named deviation)
     iterations: int = 1000
 
     RANGES = {**MethodConfig.RANGES, "heads": (1, None, True, False),
               "pieces": (1, None, True, False)}
+    CHOICES = {**MethodConfig.CHOICES, "frame_scores": ("videolets", "tubes")}
 
 
 class RelationModule(nn.Module):
@@ -181,21 +186,24 @@ class WSSTAD(Method):
             if rows.ndim != 2 or (len(rows) and rows.shape[1] != 2 + self.dim):
                 raise DataError(f"{self.name}: tube_regions rows must be (tube, snippet, "
                                 f"{self.dim} features), got shape {rows.shape}")
-            feats = self.region_norm(torch.from_numpy(rows[:, 2:])).numpy()
+            norm_at = self.region_norm.mean.device
+            feats = self.region_norm(torch.from_numpy(rows[:, 2:]).to(norm_at)).cpu().numpy()
             region_rows = np.column_stack([rows[:, :2], feats]) if len(rows) else rows
-            found.append(tube_instances(region_rows, x[i, :int(lengths[i])].numpy(), pieces,
+            found.append(tube_instances(region_rows, x[i, :int(lengths[i])].cpu().numpy(), pieces,
                                         INSTANCE_LIMIT))
         region, mask = _pad([f.region for f in found], self.dim)
         image, _ = _pad([f.image for f in found], self.dim)
         tube_id = _pad([f.tube[:, None].astype(np.float32) for f in found], 1)[0][..., 0]
         span = _pad([f.span.astype(np.float32) for f in found], 2)[0]
-        return region, image, mask, tube_id.long(), span.long()
+        dev = x.device
+        return (region.to(dev), image.to(dev), mask.to(dev), tube_id.long().to(dev),
+                span.long().to(dev))
 
     def _inputs(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Videolets ``x [B, T, D]`` and mask, and the padded tube instances."""
         x = self.inputs(batch).mean(1)                                     # [B, T, D]
         vmask = batch.mask if batch.mask is not None else \
-            torch.ones(x.shape[:2], dtype=torch.bool)
+            torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
         region, image, tmask, tube_id, span = self._instances(batch, x.detach())
         return {"x": x, "vmask": vmask, "region": region, "image": image, "tube_mask": tmask,
                 "tube_id": tube_id, "tube_span": span}
@@ -221,7 +229,11 @@ class WSSTAD(Method):
         e = {**self._pair(inp, "temporal"), **self._pair(inp, "tube"),
              **{k: inp[k] for k in ("tube_mask", "tube_id", "tube_span")}}
         e["tube_score"] = (e["pt_tube"] + e["pv_tube"]) / 2                # Eq. 9
-        scores = (e["pv_videolet"] + e["pt_videolet"]) / 2                 # Table 8
+        if self.cfg.frame_scores == "tubes" and not self.training:
+            scores = tube_frame_scores(e["tube_score"], e["tube_mask"], e["tube_span"],
+                                       inp["x"].shape[1])
+        else:
+            scores = (e["pv_videolet"] + e["pt_videolet"]) / 2             # Table 8
         return Output(scores=scores, extras=e)
 
     def video_score(self, output: Output) -> torch.Tensor:
@@ -239,7 +251,7 @@ class WSSTAD(Method):
         else:
             own, other, mask = e["pt_tube"], e["pv_tube"], e["tube_mask"]
         m = _max_instance(own, mask)
-        rows = torch.arange(len(own))
+        rows = torch.arange(len(own), device=own.device)
         top, guide = own[rows, m], other[rows, m].detach()          # p(max), counterpart's p
         a, n = L.paired(top[abn], top[nor])
         w = L.paired(guide[abn], top[nor])[0] if self.cfg.guidance else torch.ones_like(a)
@@ -280,6 +292,24 @@ class WSSTAD(Method):
         """Per video, every candidate sub-tube with its Eq. 9 score, best first (the first is
         the prediction; the rest are what Random / Upper-bound rows choose from)."""
         return ranked_tubes(batch, output.extras)
+
+
+def tube_frame_scores(score: torch.Tensor, mask: torch.Tensor, span: torch.Tensor, t: int
+                      ) -> torch.Tensor:
+    """``[B, T]``: per snippet, the highest instance score whose span ``[B, N, 2]`` (first and
+    last snippet, inclusive) covers it; 0 where none does.
+
+    >>> s = tube_frame_scores(torch.tensor([[0.25, 0.75, 0.5]]),
+    ...                       torch.tensor([[True, True, False]]),
+    ...                       torch.tensor([[[0, 3], [2, 2], [0, 3]]]), 5)
+    >>> s.tolist()
+    [[0.25, 0.25, 0.75, 0.25, 0.0]]
+    """
+    steps = torch.arange(t, device=score.device)
+    covers = (steps[None, None] >= span[..., :1]) & (steps[None, None] <= span[..., 1:]) \
+        & mask[..., None]                                                    # [B, N, T]
+    per = torch.where(covers, score[..., None], torch.zeros((), device=score.device))
+    return per.max(1).values if per.shape[1] else torch.zeros(score.shape[0], t)
 
 
 def ranked_tubes(batch: Batch, e: dict[str, torch.Tensor]) -> list[Localization] | None:
