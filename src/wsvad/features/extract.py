@@ -77,16 +77,53 @@ def _init_worker(kwargs: dict[str, Any], threads: int) -> None:
 
 def _encode(path: Path):
     try:
-        return path, _ENCODER.encode(path), None
+        return names_key(path), _ENCODER.encode(path), None
     except DataError as exc:
-        return path, None, str(exc)
+        return names_key(path), None, str(exc)
+
+
+@dataclass
+class ExtractPlan:
+    """What a job will do: the encoder settings (with the store's existing streams), the store
+    writer, and the videos still to extract."""
+
+    kwargs: dict[str, Any]
+    encoder: VideoEncoder
+    writer: FeatureStoreWriter
+    todo: list[Path]
+    report: ExtractReport
+
+
+def plan_extraction(inputs: str | Path, out: str | Path, shard: str | None, layout: str,
+                    **encoder_kw: Any) -> ExtractPlan:
+    """Resolve settings, open (or create) the store with the job's contract, and list the
+    videos of this shard that are not finished yet (two inputs with one name are refused)."""
+    check_writable(out)
+    kwargs = keep_streams(out, encoder_kw)
+    i, n = parse_shard(shard)
+    videos = [v for j, v in enumerate(list_videos(inputs)) if j % n == i]
+    seen: dict[str, Path] = {}
+    for v in videos:
+        if names_key(v) in seen:
+            raise WsvadError(f"two inputs give the video name '{names_key(v)}': "
+                             f"{seen[names_key(v)]} and {v}")
+        seen[names_key(v)] = v
+    encoder = VideoEncoder(**kwargs)
+    writer = FeatureStoreWriter(out, encoder.contract(), layout)
+    report = ExtractReport(skipped=[names_key(v) for v in videos if writer.done(names_key(v))])
+    todo = [v for v in videos if not writer.done(names_key(v))]
+    return ExtractPlan(kwargs, encoder, writer, todo, report)
 
 
 def extract(inputs: str | Path, out: str | Path, backbone: str = "effnet-lite0+motion",
             crops: int = 1, fps: float | None = None, maps: bool = False, workers: int = 1,
             shard: str | None = None, layout: str = "store", progress: bool = True,
+            threads: int | None = None, ray: str | None = None,
             **encoder_kw: Any) -> ExtractReport:
-    """Extract features of every video in ``inputs`` into the store ``out``.
+    """Extract features of every video in ``inputs`` into the store ``out``: ``workers``
+    processes on this machine (``threads`` torch threads each, default cores / workers), or Ray
+    tasks when ``ray`` is given (``"local"`` starts a local cluster with ``workers`` CPUs; else
+    the address of a running cluster — :mod:`wsvad.features.ray_extract`).
 
     Example:
         >>> rep = extract("../shared/data/ucsd_ped2/videos", "store")  # doctest: +SKIP
@@ -94,56 +131,51 @@ def extract(inputs: str | Path, out: str | Path, backbone: str = "effnet-lite0+m
         {}
     """
     t0 = time.time()
-    check_writable(out)
-    kwargs = keep_streams(out, dict(backbone=backbone, crops=crops, fps=fps, maps=maps,
-                                    **encoder_kw))
-    i, n = parse_shard(shard)
-    videos = [v for j, v in enumerate(list_videos(inputs)) if j % n == i]
+    plan = plan_extraction(inputs, out, shard, layout, backbone=backbone, crops=crops, fps=fps,
+                           maps=maps, **encoder_kw)
     workers = max(1, workers)
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    if workers == 1:
-        _init_worker(kwargs, threads)
-        contract = _ENCODER.contract()
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    if ray is not None:
+        from wsvad.features.ray_extract import run_on_ray
+        results = run_on_ray(plan, ray, workers, threads, progress)
+        _collect(plan, results, t0, progress, write=False)
+    elif workers == 1:
+        global _ENCODER
+        import torch
+        torch.set_num_threads(threads)
+        _ENCODER = plan.encoder
+        _collect(plan, map(_encode, plan.todo), t0, progress)
     else:
-        contract = VideoEncoder(**kwargs).contract()
-    writer = FeatureStoreWriter(out, contract, layout)
-    report = ExtractReport()
-    seen: dict[str, Path] = {}
-    for v in videos:
-        if names_key(v) in seen:
-            raise WsvadError(f"two inputs give the video name '{names_key(v)}': "
-                             f"{seen[names_key(v)]} and {v}")
-        seen[names_key(v)] = v
-    todo = [v for v in videos if not writer.done(names_key(v))]
-    report.skipped = [names_key(v) for v in videos if writer.done(names_key(v))]
-    bar = tqdm(total=len(todo), desc="extract", unit="video", disable=not progress)
-    if workers == 1:
-        results = map(_encode, todo)
-    else:
-        pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(kwargs, threads))
-        results = pool.map(_encode, todo)
+        with ProcessPoolExecutor(workers, initializer=_init_worker,
+                                 initargs=(plan.kwargs, threads)) as pool:
+            _collect(plan, pool.map(_encode, plan.todo), t0, progress)
+    if "maps_trunk" in plan.writer.contract.stream_names:
+        save_tail(Path(out), encoder_kw.get("weights"))
+    plan.report.seconds = time.time() - t0
+    return plan.report
+
+
+def _collect(plan: ExtractPlan, results, t0: float, progress: bool, write: bool = True) -> None:
+    """Write (or, for Ray tasks that wrote themselves, record) each finished video; the bar
+    counts videos and frames; the manifest is rebuilt at the end even when interrupted."""
+    report = plan.report
+    bar = tqdm(total=len(plan.todo), desc="extract", unit="video", disable=not progress)
     try:
-        for path, enc, err in results:
-            name = names_key(path)
+        for name, enc, err in results:
             if err is not None:
                 report.failed[name] = err
                 tqdm.write(f"failed {name}: {err}")
             else:
-                writer.write(name, enc)
+                if write:
+                    plan.writer.write(name, enc)
                 report.written.append(name)
-                report.frames += enc.frames
+                report.frames += enc if isinstance(enc, int) else enc.frames
             bar.update(1)
-            bar.set_postfix(fps=f"{report.frames / max(time.time() - t0, 1e-9):.1f}",
-                            failed=len(report.failed))
+            bar.set_postfix(frames=report.frames, failed=len(report.failed),
+                            fps=f"{report.frames / max(time.time() - t0, 1e-9):.1f}")
     finally:
         bar.close()
-        if workers > 1:
-            pool.shutdown()
-        writer.finalize()
-    if "maps_trunk" in contract.stream_names:
-        save_tail(Path(out), encoder_kw.get("weights"))
-    report.seconds = time.time() - t0
-    return report
+        plan.writer.finalize()
 
 
 def keep_streams(out: str | Path, kwargs: dict[str, Any]) -> dict[str, Any]:
