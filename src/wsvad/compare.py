@@ -81,7 +81,7 @@ def plan(ds: FeatureDataset, which: str | list[str]) -> tuple[list[str], dict[st
 def compare(data: str | Path, out: str | Path, which: str | list[str] = "all",
             seeds: tuple[int, ...] = (1, 2, 3), overrides: dict[str, Any] | None = None,
             val_fraction: float = 0.1, progress: bool = True,
-            command: str | None = None) -> dict[str, Any]:
+            command: str | None = None, device: str = "auto") -> dict[str, Any]:
     """Train and evaluate every method × seed; write ``compare.md``, ``compare.json`` and
     ``compare.png`` into ``out`` (see the module docstring). ``command``: how it was called,
     recorded in ``compare.json`` and under the table (default: the equivalent Python call).
@@ -107,7 +107,7 @@ def compare(data: str | Path, out: str | Path, which: str | list[str] = "all",
                     print(f"compare: {m} seed {s}", flush=True)
                 t0 = time.time()
                 metrics = train(ds, m, rdir, over, seed=s, val_fraction=val_fraction,
-                                progress=progress).metrics
+                                progress=progress, device=device).metrics
                 metrics.setdefault("seconds", round(time.time() - t0, 1))
             per_seed[s] = metrics
         vals = list(per_seed.values())

@@ -136,10 +136,16 @@ class BalancedBags:
     loaders), so each video is seen once per pass over its class. A class with fewer training
     videos than B contributes each of them once per batch (a data loader without ``drop_last``
     would; repeating a video inside one batch only re-weights it).
+
+    ``part = (rank, world)``: data-parallel training. Every rank draws the same full batch (same
+    seed, same random stream) and loads only its slice ``[rank::world]`` of each class, so the
+    ranks together see exactly the single-process batch (as PyTorch's DistributedSampler does).
     """
 
-    def __init__(self, bags: BagSet, batch: int, seed: int, crops_per_step: int | None = None):
+    def __init__(self, bags: BagSet, batch: int, seed: int, crops_per_step: int | None = None,
+                 part: tuple[int, int] = (0, 1)):
         self.bags, self.batch, self.crops_per_step = bags, batch, crops_per_step
+        self.rank, self.world = part
         self.labels = np.asarray(bags.labels, int)
         self.rng = np.random.default_rng(seed)
         self._pools = {c: np.flatnonzero(self.labels == c) for c in (0, 1)}
@@ -161,12 +167,20 @@ class BalancedBags:
 
     def next(self) -> Batch:
         """Normal bags first, then abnormal (the order RTFM's loss code relies on)."""
-        idx = self._take(0, min(self.batch, len(self._pools[0]))) + \
-            self._take(1, min(self.batch, len(self._pools[1])))
+        normal = self._take(0, min(self.batch, len(self._pools[0])))
+        abnormal = self._take(1, min(self.batch, len(self._pools[1])))
+        full = normal + abnormal
+        mine = set(range(len(full))) if self.world == 1 else \
+            set(range(self.rank, len(normal), self.world)) | \
+            {len(normal) + j for j in range(self.rank, len(abnormal), self.world)}
+        keep = [k for k in range(len(full)) if k in mine]
+        idx = [full[k] for k in keep]
         videos = [self.bags.video(i) for i in idx]
-        if self.crops_per_step is not None and "features" in videos[0]:
+        if self.crops_per_step is not None and videos and "features" in videos[0]:
             c = videos[0]["features"].shape[1]
-            if self.crops_per_step < c:
-                videos = [{**v, "features": v["features"][:, np.sort(
-                    self.rng.choice(c, self.crops_per_step, replace=False))]} for v in videos]
+            if self.crops_per_step < c:        # drawn for the full batch: the streams agree
+                picks = [np.sort(self.rng.choice(c, self.crops_per_step, replace=False))
+                         for _ in full]
+                videos = [{**v, "features": v["features"][:, picks[k]]}
+                          for k, v in zip(keep, videos, strict=True)]
         return self.bags.collate(idx, videos)

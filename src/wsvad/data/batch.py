@@ -10,6 +10,7 @@ video). :func:`collate` stacks one or several videos' streams into a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -68,6 +69,20 @@ class Batch:
             if have is None or (s == "patches" and not have):
                 raise DataError(f"method {method!r} needs stream '{s}', which this batch lacks; "
                                 "the dataset must provide it (see `wsvad extract --help`)")
+
+    def to(self, device: torch.device | str) -> Batch:
+        """The batch with every tensor on ``device`` (row streams stay NumPy)."""
+        def move(x):
+            return None if x is None else x.to(device)
+        if torch.device(device) == self.label.device:
+            return self
+        return dataclasses.replace(
+            self, features=move(self.features), label=move(self.label), mask=move(self.mask),
+            classes=move(self.classes), motion=move(self.motion),
+            motion_desc=move(self.motion_desc), context=move(self.context),
+            patches=None if self.patches is None else {k: move(v) for k, v in
+                                                       self.patches.items()},
+            maps=move(self.maps), maps_trunk=move(self.maps_trunk))
 
     def select(self, rows: torch.Tensor | Sequence[int]) -> Batch:
         """The sub-batch of some videos (every field, same order)."""

@@ -43,7 +43,7 @@ def save_resume_state(run: Path, model: torch.nn.Module, optimizer: torch.optim.
             t = value if torch.is_tensor(value) else torch.tensor(value)
             tensors[f"optim.{idx}.{name}"] = t
     tensors["rng.torch"] = torch_rng
-    tensors = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
     token = secrets.token_hex(8)
     atomic_write(run / TENSORS, lambda p: save_file(tensors, str(p), metadata={"token": token}))
     write_json(run / META, {"token": token, "param_groups": opt["param_groups"],

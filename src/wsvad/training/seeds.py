@@ -8,6 +8,7 @@ from typing import Any
 from wsvad.data.spec import load_dataset
 from wsvad.evaluation.metrics import HEADLINE, summarize
 from wsvad.fileio import check_writable, write_json
+from wsvad.training.distributed import is_main_process
 from wsvad.training.trainer import train
 
 
@@ -25,5 +26,6 @@ def train_seeds(data: str | Path, method: str, out: str | Path, seeds: list[int]
     result = {"method": method, "seeds": seeds, "summary": summarize(list(runs.values())),
               "runs": {str(s): {k: m.get(k) for k in HEADLINE + ("best_iteration",)}
                        for s, m in runs.items()}}
-    write_json(out / "summary.json", result)
+    if is_main_process():
+        write_json(out / "summary.json", result)
     return result

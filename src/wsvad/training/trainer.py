@@ -33,6 +33,8 @@ from wsvad.evaluation.plots import plot_history
 from wsvad.evaluation.threshold import FALLBACK, calibrate
 from wsvad.fileio import check_writable, write_json, write_text
 from wsvad.training.checkpoint import save_checkpoint
+from wsvad.training.distributed import Dist
+from wsvad.training.distributed import setup as setup_distributed
 from wsvad.training.evaluate import evaluate_model, missing_test_videos_error, unreadable_videos
 from wsvad.training.resume import load_resume_state, save_resume_state
 from wsvad.training.scoring import iter_videos, score_videos
@@ -117,9 +119,11 @@ def prepare(data: str | Path | DatasetSpec | FeatureDataset, method: str,
                  [labels[i] for i in val_idx], skipped)
 
 
-def validate(model: methods.Method, val: BagSet, chunk: int = 64) -> dict[str, float]:
+def validate(model: methods.Method, val: BagSet, chunk: int = 64,
+             device: torch.device | str = "cpu") -> dict[str, float]:
     """Video-level AUC and mean loss on the held-out training videos, in eval mode, in chunks
-    of ``chunk`` videos that mix both labels (bounded memory at UCF-Crime scale)."""
+    of ``chunk`` videos that mix both labels (bounded memory at UCF-Crime scale), on
+    ``device`` (the model's)."""
     labels = np.asarray(val.labels)
     order = _interleave(np.flatnonzero(labels == 0), np.flatnonzero(labels == 1))
     scores, losses = np.zeros(len(labels)), []
@@ -128,9 +132,9 @@ def validate(model: methods.Method, val: BagSet, chunk: int = 64) -> dict[str, f
     with torch.no_grad():
         for i in range(0, len(order), chunk):
             idx = order[i:i + chunk]
-            part = val.batch(idx)
+            part = val.batch(idx).to(device)
             out = model(part)
-            scores[idx] = model.video_score(out).numpy()
+            scores[idx] = model.video_score(out).cpu().numpy()
             if 0 < part.label.sum() < len(idx):
                 terms = model.losses(part, out)
                 if terms:
@@ -169,28 +173,36 @@ class Progress:
 
 def optimise(model: methods.Method, setup: Setup, out: Path, seed: int, val_every: int,
              patience: int | None, resume: bool, max_minutes: float | None, smooth: int,
-             progress: bool) -> Progress:
+             progress: bool, ctx: Dist | None = None) -> Progress:
     """Steps on balanced bags; every ``val_every`` steps validate, keep the best checkpoint
     (running mean of the last ``smooth`` validation AUCs, ties broken by validation loss) and
-    save the resume state; stop after ``patience`` validations without gain or ``max_minutes``."""
-    cfg = model.cfg
-    sampler = BalancedBags(setup.fit, cfg.batch_size, seed, cfg.crops_per_step)
-    optimizer = model.optimizer()
+    save the resume state; stop after ``patience`` validations without gain or ``max_minutes``.
+    Under torchrun (``ctx``) each rank draws its share of the batch, gradients are averaged and
+    rank 0 alone validates and saves (:mod:`wsvad.training.distributed`)."""
+    cfg, ctx = model.cfg, ctx or Dist()
+    sampler = BalancedBags(setup.fit, cfg.batch_size, seed, cfg.crops_per_step,
+                           (ctx.rank, ctx.world))
+    smallest = min(cfg.batch_size, *(int(np.sum(np.asarray(setup.fit.labels) == c))
+                                     for c in (0, 1)))
+    if ctx.world > smallest:
+        raise WsvadError(f"{ctx.world} processes but only {smallest} bags of a kind per step: "
+                         "every process needs at least one of each; use fewer processes")
+    optimizer = ctx.wrap(model.optimizer(), model)
     st = Progress()
     if resume:
         saved, st.best_state, torch_rng = load_resume_state(out, model, optimizer)
         st.iteration, st.best, st.best_iteration = (saved["iteration"], saved["best"],
                                                     saved["best_iteration"])
         st.history, st.stale = saved["history"], saved["stale"]
-        sampler.rng.bit_generator.state = saved["sampler_rng"]
+        sampler.rng.bit_generator.state = saved["sampler_rng"]   # the same on every rank
         torch.set_rng_state(torch_rng)
     model.train()
     bar = tqdm(range(st.iteration, cfg.iterations), desc=f"train {model.name}", unit="it",
-               disable=not progress, initial=st.iteration, total=cfg.iterations)
+               disable=not (progress and ctx.main), initial=st.iteration, total=cfg.iterations)
     deadline = time.time() + 60 * max_minutes if max_minutes else None
     for it in bar:
         out_of_time = deadline is not None and time.time() > deadline
-        batch = sampler.next()
+        batch = sampler.next().to(ctx.device)
         terms = model.train_step(batch, optimizer)
         loss = sum(terms.values())
         if not torch.isfinite(loss):
@@ -198,9 +210,9 @@ def optimise(model: methods.Method, setup: Setup, out: Path, seed: int, val_ever
                              "learning rate (--set lr=...) or check the features for outliers")
         st.iteration = it + 1
         row = {"iteration": it + 1, **{k: v.item() for k, v in terms.items()}}
-        if (it + 1) % val_every == 0 or it + 1 == cfg.iterations or out_of_time:
+        if ctx.main and ((it + 1) % val_every == 0 or it + 1 == cfg.iterations or out_of_time):
             if setup.val is not None:
-                _select(model, setup.val, row, st, smooth)
+                _select(model, setup.val, row, st, smooth, ctx.device)
             save_resume_state(out, model, optimizer, {
                 "iteration": it + 1, "best": st.best, "best_iteration": st.best_iteration,
                 "history": st.history + [row], "stale": st.stale,
@@ -210,20 +222,22 @@ def optimise(model: methods.Method, setup: Setup, out: Path, seed: int, val_ever
         if "val_video_auc" in row or (it + 1) % 10 == 0:
             bar.set_postfix({k[:6]: f"{v:.3g}" for k, v in row.items() if k != "iteration"},
                             refresh=False)
-        if out_of_time:
+        stale = patience is not None and setup.val is not None and st.stale >= patience
+        if not ctx.agree(out_of_time or stale):
+            continue
+        if ctx.main and out_of_time:
             tqdm.write(f"time budget of {max_minutes} min reached at iteration {it + 1}")
-            break
-        if patience is not None and setup.val is not None and st.stale >= patience:
+        elif ctx.main:
             tqdm.write(f"early stop at iteration {it + 1}: no validation gain in "
                        f"{patience} checks (best at {st.best_iteration})")
-            break
+        break
     bar.close()
     return st
 
 
 def optimise_stages(model: methods.Method, setup: Setup, out: Path, seed: int, val_every: int,
                     patience: int | None, resume: bool, max_minutes: float | None, smooth: int,
-                    progress: bool) -> Progress:
+                    progress: bool, ctx: Dist | None = None) -> Progress:
     """:func:`optimise` once per stage of the method (most have one; SSRL adds a patch scale per
     stage). Each stage starts from the previous stage's validation-chosen checkpoint, keeps its
     resume state in ``stages/<s>/`` and gets its own ``max_minutes``; the run's history
@@ -232,7 +246,7 @@ def optimise_stages(model: methods.Method, setup: Setup, out: Path, seed: int, v
     n = model.stage_count()
     if n == 1:
         return optimise(model, setup, out, seed, val_every, patience, resume, max_minutes,
-                        smooth, progress)
+                        smooth, progress, ctx)
     total = Progress()
     for stage in range(1, n + 1):
         model.begin_stage(stage)
@@ -241,9 +255,11 @@ def optimise_stages(model: methods.Method, setup: Setup, out: Path, seed: int, v
         tqdm.write(f"stage {stage}/{n}")
         st = optimise(model, setup, where, seed, val_every, patience,
                       resume and (where / "resume.json").is_file(), max_minutes, smooth,
-                      progress)
+                      progress, ctx)
         if st.best_state is not None:
             model.load_state_dict(st.best_state)
+        if ctx is not None:
+            ctx.sync(model)           # every rank starts the next stage from rank 0's choice
         offset = total.iteration
         for row in st.history:
             total.history.append({**row, "stage": stage, "iteration": row["iteration"] + offset})
@@ -254,8 +270,9 @@ def optimise_stages(model: methods.Method, setup: Setup, out: Path, seed: int, v
     return total
 
 
-def _select(model: methods.Method, val: BagSet, row: dict, st: Progress, smooth: int) -> None:
-    row.update(validate(model, val))
+def _select(model: methods.Method, val: BagSet, row: dict, st: Progress, smooth: int,
+            device: torch.device | str = "cpu") -> None:
+    row.update(validate(model, val, device=device))
     recent = [h["val_video_auc"] for h in st.history if "val_video_auc" in h]
     window = (recent + [row["val_video_auc"]])[-smooth:]
     finite = [v for v in window if not np.isnan(v)]
@@ -289,7 +306,7 @@ def train(data: str | Path | DatasetSpec | FeatureDataset, method: str, out: str
           val_every: int | None = None, patience: int | None = 20, resume: bool = False,
           progress: bool = True, evaluate_test: bool = True,
           max_minutes: float | None = None, smooth: int = 3,
-          allow_missing: bool = False) -> TrainResult:
+          allow_missing: bool = False, device: str = "auto") -> TrainResult:
     """Train ``method`` on a dataset spec and write a run directory.
 
     Validation on ``val_fraction`` of the training videos picks the checkpoint: the video-level
@@ -299,6 +316,10 @@ def train(data: str | Path | DatasetSpec | FeatureDataset, method: str, out: str
     or when ``max_minutes`` of training have passed (validating once more first). The test set
     is scored once, at the end. Training-free baselines only fit their statistics.
 
+    ``device`` (``auto`` | ``cpu`` | ``cuda``) is where the steps and validation run; the
+    checkpoint is saved from, and the test set scored on, the CPU. Started by torchrun, the run
+    is data-parallel over its processes (:mod:`wsvad.training.distributed`); rank 0 writes it.
+
     Example:
         >>> from wsvad.datasets import make_benchmark                       # doctest: +SKIP
         >>> r = train(make_benchmark("b"), "rtfm", "runs/r", {"iterations": 300})  # doctest: +SKIP
@@ -306,10 +327,11 @@ def train(data: str | Path | DatasetSpec | FeatureDataset, method: str, out: str
     """
     t0 = time.time()
     out = check_writable(out)
+    ctx = setup_distributed(device)
     torch.manual_seed(seed)
     np.random.seed(seed)
     setup = prepare(data, method, overrides, seed, val_fraction, evaluate_test, allow_missing,
-                    progress)
+                    progress and ctx.main)
     model, ds, cfg = setup.model, setup.ds, setup.model.cfg
     fit_labels = dict(zip(setup.fit.names, setup.fit.labels, strict=True))
     model.fit(lambda: iter_videos(ds, list(fit_labels), list(fit_labels.values()),
@@ -319,10 +341,20 @@ def train(data: str | Path | DatasetSpec | FeatureDataset, method: str, out: str
     resolved = {"method": method, "config": cfg.to_dict(), "seed": seed,
                 "val_fraction": val_fraction, "val_every": val_every, "patience": patience,
                 "data": str(ds.spec.path) if ds.spec.path else None}
-    write_text(out / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    if ctx.main:
+        write_text(out / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
     if model.trains:
+        model.to(ctx.device)
+        ctx.sync(model)
         st = optimise_stages(model, setup, out, seed, val_every, patience, resume, max_minutes,
-                             smooth, progress)
+                             smooth, progress, ctx)
+        model.cpu()
+        ctx.close()
+        if not ctx.main:                   # rank 0 alone checkpoints and scores the test set
+            for bags in (setup.fit, setup.val):
+                if bags is not None:
+                    bags.close()
+            return TrainResult(out, {}, st.best_iteration, st.iteration, time.time() - t0)
     else:
         st = Progress()
         if setup.val is not None:
