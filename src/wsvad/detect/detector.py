@@ -97,6 +97,8 @@ class Detector:
         self.threshold_: float | None = None
         self.threshold_source = ""
         self._encoder = None
+        self.engine = "torch"
+        self._onnx = None
 
     # -- training / loading -------------------------------------------------------------------
     def fit(self, data: str | Path, out: str | Path, seed: int = 0, **train_kwargs: Any
@@ -109,11 +111,19 @@ class Detector:
     @classmethod
     def load(cls, run: str | Path, threshold: str | float | None = "auto",
              hysteresis: float = 0.2, min_seconds: float = 0.5,
-             weights: str | Path | None = None) -> Detector:
+             weights: str | Path | None = None, engine: str = "torch") -> Detector:
         """A run directory (``model.json`` + ``model.safetensors``), or a multi-seed run (the
-        seed with the best validation score is used)."""
+        seed with the best validation score is used). ``engine="onnx"`` scores with the run's
+        ONNX export (``wsvad export``) through onnxruntime; "where" then is not drawn (it needs
+        the PyTorch model's internals)."""
         det = cls(hysteresis=hysteresis, min_seconds=min_seconds, weights=weights)
-        return det._load_into(Path(run), threshold)
+        det._load_into(Path(run), threshold)
+        if engine not in ("torch", "onnx"):
+            raise WsvadError(f"engine {engine!r}: use torch or onnx")
+        if engine == "onnx":
+            from wsvad.export.onnx import OnnxEngine
+            det.engine, det._onnx = engine, OnnxEngine(det.run)
+        return det
 
     def _load_into(self, run: Path, threshold: str | float | None) -> Detector:
         from wsvad.training.checkpoint import load_checkpoint
@@ -158,7 +168,7 @@ class Detector:
         needed = {k: v for k, v in streams.items()
                   if k in self.model.needs or (k.startswith("patches_") and
                                                "patches" in self.model.needs)}
-        return self.model.score_streams(needed, name)
+        return (self._onnx or self.model).score_streams(needed, name)
 
     @property
     def encoder(self):
@@ -180,7 +190,7 @@ class Detector:
         snippets, output, batch = self.score_streams(enc.streams, Path(path).stem)
         frames = snippet_to_frame(snippets, enc.frames, self.clip)
         events = find_events(frames, enc.fps, self.rule)
-        loc = self.model.localize(batch, output)
+        loc = self.model.localize(batch, output) if self._onnx is None else None
         classes = output.classes[0].numpy() if output.classes is not None else None
         return DetectionResult(Path(path).stem, str(path), enc.fps, frames, snippets, events,
                                self.threshold_, time.perf_counter() - t0,

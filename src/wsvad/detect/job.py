@@ -59,7 +59,8 @@ def detect(run: str | Path, inputs: str | Path, out: str | Path,
            overlay: bool = True, labels: str | Path | None = None,
            boxes: str | Path | None = None, hysteresis: float = 0.2, min_seconds: float = 0.5,
            window: int = 32, weights: str | Path | None = None, progress: bool = True,
-           on_event: Callable[[str, Event], None] | None = None) -> DetectReport:
+           on_event: Callable[[str, Event], None] | None = None,
+           engine: str = "torch") -> DetectReport:
     """Run detection on every input; write ``out/<video>/…`` and ``out/detections.json``.
 
     Example:
@@ -68,7 +69,7 @@ def detect(run: str | Path, inputs: str | Path, out: str | Path,
     """
     out = check_writable(out)
     gt_labels, gt_boxes = read_ground_truth(labels, boxes)
-    det = Detector.load(run, threshold, hysteresis, min_seconds, weights)
+    det = Detector.load(run, threshold, hysteresis, min_seconds, weights, engine)
     det.encoder  # noqa: B018 - the run's feature contract is checked before any video
     text = str(inputs)
     if is_stream(text):

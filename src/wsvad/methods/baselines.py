@@ -83,7 +83,8 @@ class Baseline(Method):
         x = s.double()
         lo, hi = ref[0], ref[-1]
         spread = (hi - lo).clamp_min(1e-12)
-        i = torch.searchsorted(ref, x.contiguous(), right=True).clamp(1, QUANTILES - 1)
+        # searchsorted(ref, x, right=True) as a count (ONNX has no searchsorted)
+        i = (ref <= x[..., None]).sum(-1).clamp(1, QUANTILES - 1)
         left, right = ref[i - 1], ref[i]
         frac = ((x - left) / (right - left).clamp_min(1e-12)).clamp(0, 1)
         inside = eps + (1 - 2 * eps) * (i - 1 + frac) / (QUANTILES - 1)

@@ -239,9 +239,9 @@ class CLAV(Method):
         """CoMo on ``F [N, T, D]``: S_int, the context snippets, F_R, S_R (Sect. 3.3)."""
         n, t, d = f.shape
         s_int = self.dynamic(f.transpose(1, 2)).squeeze(1)               # [N, T]
-        keep = max(1, round(self.cfg.context_share * t))
+        keep = context_count(t, self.cfg.context_share)
         low = s_int.detach().topk(keep, dim=1, largest=False).indices.sort(dim=1).values
-        ctx_in = f.gather(1, low[..., None].expand(n, keep, d))          # [N, N_c, D]
+        ctx_in = f.gather(1, low[..., None].expand(-1, -1, d))           # [N, N_c, D]
         ctx = F.relu(self.context_conv(ctx_in.transpose(1, 2))).transpose(1, 2)
         p, v = self.graph.project(f)
         _, v_ctx = self.graph_ctx.project(ctx)
@@ -318,6 +318,18 @@ class CLAV(Method):
                 and batch.context.shape[-1] != self.context_dim:
             raise DataError(f"clav: context stream has {batch.context.shape[-1]} classes per "
                             f"snippet, the model was trained with {self.context_dim}")
+
+
+def context_count(t: int | torch.Tensor, share: float) -> int | torch.Tensor:
+    """N = max(1, round(share · T)) context snippets; while tracing (ONNX export) T is a tensor
+    and so is N, which keeps the graph's length dynamic.
+
+    >>> context_count(16, 0.8), int(context_count(torch.tensor(16), 0.8))
+    (13, 13)
+    """
+    if isinstance(t, torch.Tensor):
+        return torch.round(t * share).clamp_min(1).long()
+    return max(1, round(share * t))
 
 
 def relative_distance(fn: torch.Tensor, fa: torch.Tensor, idx_n: torch.Tensor,

@@ -1,0 +1,1 @@
+"""Exports of trained runs for other runtimes (ONNX: :mod:`wsvad.export.onnx`)."""
