@@ -95,7 +95,8 @@ def _detect(args: argparse.Namespace) -> int:
 
     rep = detect(args.run, args.input, args.out, args.threshold, args.stream, args.realtime,
                  not args.no_overlay, args.labels, args.boxes, args.hysteresis,
-                 args.min_seconds, args.window, args.weights, on_event=on_event)
+                 args.min_seconds, args.window, args.weights, on_event=on_event,
+                 engine=args.engine)
     for name, row in rep.videos.items():
         print(f"{name}: {row['frames']} frames, {row['events']} alert(s), max score "
               f"{row['max_score']}, real-time factor {row['realtime_factor']}× → {row['dir']}")
@@ -135,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override a method config value, e.g. variant=paper, lr=1e-4")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    t.add_argument("--device", default="auto", help="auto (a GPU if torch sees one), cpu, "
+                   "cuda or cuda:N: where training steps run. Data-parallel on N processes: "
+                   "torchrun --standalone --nproc_per_node N -m wsvad train ...")
     t.add_argument("--max-minutes", type=_number(float, 0, low_open=True), help="time budget "
                    "for training (per seed); the best validated checkpoint so far is kept")
     t.add_argument("--allow-missing", action="store_true", help="report on the test videos "
@@ -162,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--iterations", type=_number(int, 1), help="cap on training steps of every "
                    "learned method (default: each method's)")
     c.add_argument("--val-fraction", type=_number(float, 0, 1, high_open=True), default=0.1)
+    c.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (see train)")
 
     s = sub.add_parser("score", help="per-snippet and per-frame scores of one feature file")
     s.add_argument("--run", required=True, type=Path)
@@ -217,7 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--frames-per-snippet", type=_number(int, 1, 16), default=4,
                    help="frames of each 16-frame snippet that the 2-D backbone sees")
     x.add_argument("--workers", type=_number(int, 1), default=1, help="processes on this machine")
-    x.add_argument("--shard", help="i/n: this machine's share of the video list")
+    x.add_argument("--shard", help="i/n: this machine's share of the video list (Slurm arrays "
+                   "and other schedulers: one job per shard, same --out)")
+    x.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="run one Ray task per video (pip install 'wsvad[ray]'): on the cluster "
+                   "at ADDRESS (e.g. ray://head:10001 or auto; --out must be on a filesystem "
+                   "every node sees), or without ADDRESS on a local cluster of --workers CPUs")
     x.add_argument("--view", choices=("full", "crop"), default="full",
                    help="how frames reach the 2-D backbone: the whole frame resized (default; "
                    "nothing at the edges is lost) or the short side resized and cropped (the "
@@ -250,6 +260,33 @@ def build_parser() -> argparse.ArgumentParser:
     dt.add_argument("--labels", type=Path, help="frame labels .npz (key = video name) to draw")
     dt.add_argument("--boxes", type=Path, help="ground-truth boxes .json to draw")
     dt.add_argument("--weights", type=Path, help="backbone weights file (I3D/C3D runs)")
+    dt.add_argument("--engine", choices=("torch", "onnx"), default="torch",
+                    help="score with PyTorch (default) or with the run's ONNX export through "
+                    "onnxruntime (`wsvad export` first; no heat maps/tubes then)")
+
+    ex = sub.add_parser("export", help="export a run's scoring head for another runtime "
+                        "(ONNX; detect --engine onnx uses it)")
+    ex.add_argument("--run", required=True, type=Path, help="run directory (a multi-seed run: "
+                    "the seed detect would pick)")
+    ex.add_argument("--format", choices=("onnx",), default="onnx")
+    ex.add_argument("--out", type=Path, help="file to write (default: <run>/model.onnx)")
+
+    sv = sub.add_parser("serve", help="an HTTP detection service for a run (pip install "
+                        "'wsvad[serve]'): POST /detect, /streams; GET /health, /metrics")
+    sv.add_argument("--run", required=True, type=Path)
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1: "
+                    "this machine only; 0.0.0.0: every interface)")
+    sv.add_argument("--port", type=_number(int, 0, 65535), default=8000)
+    sv.add_argument("--workers", type=_number(int, 1), default=1,
+                    help="videos scored at once (one detector each)")
+    sv.add_argument("--queue", type=_number(int, 0), default=4,
+                    help="uploads that may wait beyond --workers; more get 503")
+    sv.add_argument("--max-upload-mb", type=_number(float, 0, low_open=True), default=256.0)
+    sv.add_argument("--max-streams", type=_number(int, 1), default=4)
+    sv.add_argument("--engine", choices=("torch", "onnx"), default="torch")
+    sv.add_argument("--threshold", type=_threshold, default="auto")
+    sv.add_argument("--allow-file-urls", action="store_true",
+                    help="accept file:// stream URLs (they read this machine's disk)")
 
     r = sub.add_parser("report", help="one self-contained HTML page of a run: metrics, ROC/PR, "
                        "timelines, top detections")
@@ -287,9 +324,11 @@ def _train(args: argparse.Namespace) -> int:
     res = api.train_seeds(args.data, method, args.out, args.seeds or [args.seed], over,
                           val_fraction=args.val_fraction, patience=args.patience or None,
                           resume=args.resume, max_minutes=args.max_minutes,
-                          allow_missing=args.allow_missing)
-    print(_table(res["summary"]))
-    print(f"run written to {args.out}")
+                          allow_missing=args.allow_missing, device=args.device)
+    from wsvad.training.distributed import is_main_process
+    if is_main_process():
+        print(_table(res["summary"]))
+        print(f"run written to {args.out}")
     return 0
 
 
@@ -314,7 +353,7 @@ def _compare(args: argparse.Namespace) -> int:
         over["iterations"] = args.iterations
     command = "wsvad " + " ".join(shlex.quote(a) for a in args.argv)
     api.compare(args.data, args.out, which, tuple(args.seeds), over, args.val_fraction,
-                command=command)
+                command=command, device=args.device)
     print(f"table written: {Path(args.out) / 'compare.md'}")
     return 0
 
@@ -339,13 +378,39 @@ def _extract(args: argparse.Namespace) -> int:
                       patches=((2, 3), (3, 5), (4, 7)) if args.patches else (),
                       boxes=args.boxes, view=args.view, patch_mode=args.patch_mode,
                       patch_size=args.patch_size, maps_trunk=args.maps_trunk,
-                      tubes=args.tubes, detector=args.detector, detections=args.detections)
+                      tubes=args.tubes, detector=args.detector, detections=args.detections,
+                      ray=args.ray)
     print(f"{len(rep.written)} written, {len(rep.skipped)} already done, "
           f"{len(rep.failed)} failed; {rep.frames} frames in {rep.seconds:.1f} s "
           f"({rep.frames / max(rep.seconds, 1e-9):.1f} frames/s) → {args.out}")
     for name, why in rep.failed.items():
         print(f"  failed {name}: {why}", file=sys.stderr)
     return 1 if rep.failed else 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from wsvad.detect.detector import pick_seed
+    from wsvad.export.onnx import export_run
+    run = pick_seed(args.run)
+    path = export_run(run, out=args.out)
+    print(f"exported {run} → {path} (+ {path.name}.json); score with: wsvad detect VIDEO "
+          f"--run {args.run} --engine onnx")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from wsvad.serve.app import ServiceConfig, create_app
+    except ImportError as exc:
+        raise WsvadError(f"wsvad serve needs FastAPI and uvicorn ({exc.name} is missing): "
+                         "pip install 'wsvad[serve]'") from exc
+    app = create_app(ServiceConfig(args.run, args.workers, args.queue, args.max_upload_mb,
+                                   args.max_streams, args.engine, args.threshold,
+                                   args.allow_file_urls))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -385,7 +450,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"info": _info, "train": _train, "evaluate": _evaluate, "compare": _compare,
-            "score": _score, "extract": _extract, "detect": _detect, "report": _report,
+            "score": _score, "extract": _extract, "detect": _detect, "export": _export,
+            "report": _report, "serve": _serve,
             "demo": _demo, "make-benchmark": _make_benchmark}
 
 

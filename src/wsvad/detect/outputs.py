@@ -67,8 +67,13 @@ def write_events(path: str | Path, name: str, source: str, events: list[Event], 
 
 
 def write_localization(path: str | Path, loc, clip: int, size: tuple[int, int] | None) -> Path:
-    """``localization.json``: the method's heat maps (per snippet, with the frame region they
-    cover), boxes or tubes, in frame pixels."""
+    """``localization.json``: :func:`localization_dict` written atomically."""
+    return write_json(path, localization_dict(loc, clip, size))
+
+
+def localization_dict(loc, clip: int, size: tuple[int, int] | None) -> dict[str, Any]:
+    """The method's heat maps (per snippet, with the frame region they cover), boxes or tubes,
+    in frame pixels, as JSON-ready data."""
     out: dict[str, Any] = {"snippet_frames": clip, "frame_size": size,
                            "region": list(loc.region)}
     if loc.heatmaps is not None:
@@ -78,7 +83,7 @@ def write_localization(path: str | Path, loc, clip: int, size: tuple[int, int] |
     if loc.tubes:
         out["tubes"] = [{"score": float(t.score), "boxes": np.asarray(t.boxes, float).round(2)
                          .tolist()} for t in loc.tubes]
-    return write_json(path, out)
+    return out
 
 
 def plot_timeline(path: str | Path, scores: np.ndarray, fps: float, rule: Hysteresis,

@@ -1,0 +1,1 @@
+"""The HTTP detection service (``wsvad serve``; :mod:`wsvad.serve.app`)."""
