@@ -114,15 +114,15 @@ class Detector:
              weights: str | Path | None = None, engine: str = "torch") -> Detector:
         """A run directory (``model.json`` + ``model.safetensors``), or a multi-seed run (the
         seed with the best validation score is used). ``engine="onnx"`` scores with the run's
-        ONNX export (``wsvad export``) through onnxruntime; "where" then is not drawn (it needs
-        the PyTorch model's internals)."""
+        ONNX export (``wsvad export``) through onnxruntime; heat maps are then not drawn (they
+        need the PyTorch model's internals; wsstad's tubes are)."""
         det = cls(hysteresis=hysteresis, min_seconds=min_seconds, weights=weights)
         det._load_into(Path(run), threshold)
         if engine not in ("torch", "onnx"):
             raise WsvadError(f"engine {engine!r}: use torch or onnx")
         if engine == "onnx":
             from wsvad.export.onnx import OnnxEngine
-            det.engine, det._onnx = engine, OnnxEngine(det.run)
+            det.engine, det._onnx = engine, OnnxEngine(det.run, model=det.model)
         return det
 
     def _load_into(self, run: Path, threshold: str | float | None) -> Detector:
@@ -190,7 +190,9 @@ class Detector:
         snippets, output, batch = self.score_streams(enc.streams, Path(path).stem)
         frames = snippet_to_frame(snippets, enc.frames, self.clip)
         events = find_events(frames, enc.fps, self.rule)
-        loc = self.model.localize(batch, output) if self._onnx is None else None
+        # through ONNX, "where" survives only when the graph's outputs carry it (wsstad's tubes)
+        loc = self.model.localize(batch, output) if self._onnx is None or output.extras \
+            else None
         classes = output.classes[0].numpy() if output.classes is not None else None
         return DetectionResult(Path(path).stem, str(path), enc.fps, frames, snippets, events,
                                self.threshold_, time.perf_counter() - t0,

@@ -1,21 +1,24 @@
-"""ONNX export of a method's scoring head, and an onnxruntime engine that scores with it
+"""ONNX export of a method's scoring graph, and an onnxruntime engine that scores with it
 (``wsvad export --run RUN --format onnx``; ``detect --engine onnx``; ``pip install
 wsvad[onnx]``).
 
-The graph is the method's eval-mode ``forward`` as a function of the video's temporal streams —
-``features [B, C, T, D]``, ``motion [B, T]``, ``motion_desc``, ``context``, ``patches_<r>x<c>
-[B, T, P, D]``, ``maps`` … (the ones the method needs, in that order) — to ``scores [B, T]`` and,
-for methods that say "what", ``classes``. T (and B) are dynamic. It is written next to the
-checkpoint as ``model.onnx`` with ``model.onnx.json`` (inputs, outputs, opset, the checkpoint's
-hash) so a stale export is noticed.
+The graph is what :meth:`Method.graph_forward` computes from :meth:`Method.graph_inputs`: for
+most methods their eval-mode ``forward`` on the temporal streams they read — ``features [B, C,
+T, D]``, ``motion [B, T]``, ``motion_desc``, ``context``, ``patches_<r>x<c> [B, T, P, D]``,
+``maps`` … — to ``scores [B, T]`` (and ``classes`` for methods that say "what"); for ``wsstad``
+the two branches on the instances that it assembles per video in NumPy (``x``, ``region``,
+``image`` and their masks) to the four branch scores, Eq. 9 applied after the graph
+(:meth:`Method.from_graph`). Every dimension but a feature width is dynamic. It is written next
+to the checkpoint as ``model.onnx`` with ``model.onnx.json`` (inputs, outputs, opset, the
+checkpoint's hash) so a stale export is refused. The engine loads the checkpoint too: it builds
+the graph's inputs and reads its outputs the method's way; the graph does the arithmetic.
 
-Not exportable: methods whose instances are built from row streams (``tubes``,
-``tube_regions``: ``wsstad``, ``tube_motion``) — their instance sets are assembled in NumPy per
-video, which a static graph cannot hold; :func:`export_run` says so. Localisation ("where") needs
-the PyTorch model's internals: the ONNX engine gives scores (and classes), not heat maps or tubes.
+Not exportable: ``tube_motion`` (no learned part; its score is a NumPy statistic of the tubes'
+crops). Localisation needs the model's internals: with the ONNX engine only ``wsstad`` still says
+where (its tubes come back through :meth:`Method.from_graph`).
 
 Uses the TorchScript-based exporter (``dynamo=False``): the torch.export-based one needs the
-``onnxscript`` package, and these heads trace without control flow.
+``onnxscript`` package, and these graphs trace without data-dependent control flow.
 """
 
 from __future__ import annotations
@@ -30,52 +33,30 @@ import numpy as np
 import torch
 from torch import nn
 
-from wsvad.data.batch import TEMPORAL, Batch, collate
+from wsvad.data.batch import Batch, collate
 from wsvad.errors import WsvadError
 from wsvad.fileio import atomic_write, write_json
 from wsvad.methods.base import Method, Output
 
 OPSET = 17
-ROW_NEEDS = ("boxes", "tubes", "tube_regions")
 
 
-def input_names(model: Method, streams: dict[str, np.ndarray]) -> list[str]:
-    """The graph's inputs: the temporal streams the method reads, in :data:`TEMPORAL` order,
-    then its patch scales."""
-    names = [s for s in TEMPORAL if s in model.needs]
-    if "patches" in model.needs:
-        names += sorted(k for k in streams if k.startswith("patches_"))
-    return names
+def dynamic_axes(name: str, t: torch.Tensor) -> dict[int, str]:
+    """Every axis dynamic but the last of a ≥ 3-d tensor (a feature width)."""
+    last = t.ndim - 1 if t.ndim >= 3 else t.ndim
+    return {i: f"{name}_{i}" for i in range(last)}
 
 
-def batch_tensors(batch: Batch, names: list[str]) -> list[torch.Tensor]:
-    """The tensors of ``batch`` named by ``names`` (``patches_2x3`` → ``batch.patches["2x3"]``)."""
-    return [batch.patches[n.removeprefix("patches_")] if n.startswith("patches_")
-            else getattr(batch, n) for n in names]
+class ScoringGraph(nn.Module):
+    """``(*inputs in order) → outputs in order`` of :meth:`Method.graph_forward`."""
 
-
-def time_axis(name: str) -> int:
-    return 2 if name == "features" else 1
-
-
-class ScoringHead(nn.Module):
-    """The method's eval-mode forward as ``(*stream tensors) → scores [B, T] (, classes)``."""
-
-    def __init__(self, model: Method, names: list[str], with_classes: bool):
+    def __init__(self, model: Method, inputs: list[str], outputs: list[str]):
         super().__init__()
-        self.model, self.names, self.with_classes = model.eval(), names, with_classes
+        self.model, self.inputs, self.outputs = model.eval(), inputs, outputs
 
     def forward(self, *tensors: torch.Tensor):
-        kw: dict[str, Any] = {"patches": {}}
-        for n, t in zip(self.names, tensors, strict=True):
-            if n.startswith("patches_"):
-                kw["patches"][n.removeprefix("patches_")] = t
-            else:
-                kw[n] = t
-        b = tensors[0].shape[0]
-        out = self.model(Batch(features=kw.pop("features", None), label=torch.zeros(b),
-                               patches=kw.pop("patches") or None, **kw))
-        return (out.scores, out.classes) if self.with_classes else out.scores
+        out = self.model.graph_forward(dict(zip(self.inputs, tensors, strict=True)))
+        return tuple(out[k] for k in self.outputs)
 
 
 def checkpoint_hash(run: Path) -> str:
@@ -86,37 +67,27 @@ def export_onnx(model: Method, streams: dict[str, np.ndarray], path: str | Path,
                 source_hash: str = "") -> dict[str, Any]:
     """Trace ``model`` on one video's ``streams`` (time-first arrays) and write ``path`` (+
     ``path.json``) atomically; returns the description."""
-    blocked = [s for s in ROW_NEEDS if s in model.needs]
-    if blocked:
-        raise WsvadError(f"method '{model.name}' builds its instances from {', '.join(blocked)} "
-                         "in NumPy for each video; a static ONNX graph cannot hold that, so it "
-                         "is not exportable — score it with the PyTorch engine (the default)")
-    names = input_names(model, streams)
-    missing = [n for n in names if n not in streams]
-    if missing:
-        raise WsvadError(f"export needs example streams {missing} for method '{model.name}'")
-    batch = collate([{n: streams[n] for n in names}])
-    tensors = batch_tensors(batch, names)
+    if model.exportable:
+        raise WsvadError(f"method '{model.name}' is not exportable: {model.exportable}; score "
+                         "it with the PyTorch engine (the default)")
     model.eval()
+    batch = collate([dict(streams)])
     with torch.no_grad():
-        probe = model(batch)
-    with_classes = probe.classes is not None
-    outputs = ["scores"] + (["classes"] if with_classes else [])
-    axes = {n: {0: "batch", time_axis(n): "time"} for n in names}
-    axes["scores"] = {0: "batch", 1: "time"}
-    if with_classes:
-        axes["classes"] = {0: "batch", **({1: "time"} if probe.classes.ndim == 3 else {})}
-    head = ScoringHead(model, names, with_classes)
+        inputs = model.graph_inputs(batch)
+        outputs = model.graph_forward(inputs)
+    names, out_names = list(inputs), list(outputs)
+    axes = {n: dynamic_axes(n, t) for n, t in {**inputs, **outputs}.items()}
+    graph = ScoringGraph(model, names, out_names)
     path = Path(path)
 
     def write(tmp: Path) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")           # the legacy exporter's notices
-            torch.onnx.export(head, tuple(tensors), str(tmp), input_names=names,
-                              output_names=outputs, dynamic_axes=axes, opset_version=OPSET,
+            torch.onnx.export(graph, tuple(inputs.values()), str(tmp), input_names=names,
+                              output_names=out_names, dynamic_axes=axes, opset_version=OPSET,
                               dynamo=False)
     atomic_write(path, write)
-    info = {"method": model.name, "inputs": names, "outputs": outputs, "opset": OPSET,
+    info = {"method": model.name, "inputs": names, "outputs": out_names, "opset": OPSET,
             "checkpoint": source_hash}
     write_json(path.with_name(path.name + ".json"), info)
     return info
@@ -143,20 +114,20 @@ def example_streams(meta: dict[str, Any], model: Method) -> dict[str, np.ndarray
     if not meta.get("data"):
         raise WsvadError("the run does not record its dataset; pass example streams")
     ds = load_dataset(meta["data"], False)
-    needs = tuple(s for s in model.needs if s not in ROW_NEEDS)
     entry = (ds.test or ds.train)[0]
-    return load_streams(ds.source, entry.name, ds.streams_for(needs, model.name))
+    return load_streams(ds.source, entry.name, ds.streams_for(model.needs, model.name))
 
 
 class OnnxEngine:
-    """Scores a video's streams with an exported head through onnxruntime (CPU).
+    """Scores a video's streams with a run's exported graph through onnxruntime (CPU).
 
     Example:
         >>> eng = OnnxEngine("runs/demo/rtfm")                                # doctest: +SKIP
         >>> scores, output, batch = eng.score_streams({"features": f})        # doctest: +SKIP
     """
 
-    def __init__(self, run: str | Path, threads: int | None = None):
+    def __init__(self, run: str | Path, threads: int | None = None,
+                 model: Method | None = None):
         try:
             import onnxruntime as ort
         except ImportError as exc:
@@ -172,23 +143,27 @@ class OnnxEngine:
                 self.info["checkpoint"] != checkpoint_hash(run):
             raise WsvadError(f"{path} was exported from another checkpoint than {run}'s; "
                              "export it again")
+        if model is None:
+            from wsvad.training.checkpoint import load_checkpoint
+            model = load_checkpoint(run / "model")[0]
+        self.model = model.eval()
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self.graph_inputs = {i.name for i in self.session.get_inputs()}  # unused ones are pruned
 
+    @torch.no_grad()
     def score_streams(self, streams: dict[str, np.ndarray], name: str | None = None
                       ) -> tuple[np.ndarray, Output, Batch]:
         """Like :meth:`Method.score_streams`: ``(scores [T] float64, Output, Batch)``."""
-        names = self.info["inputs"]
-        missing = [n for n in names if n not in streams]
+        batch = collate([dict(streams)], names=[name] if name else None)
+        inputs = self.model.graph_inputs(batch)
+        missing = sorted(self.graph_inputs - set(inputs))
         if missing:
-            raise WsvadError(f"the ONNX head needs streams {missing}")
-        batch = collate([{n: streams[n] for n in names}], names=[name] if name else None)
-        feeds = {n: t.numpy().astype(np.float32) for n, t in
-                 zip(names, batch_tensors(batch, names), strict=True) if n in self.graph_inputs}
+            raise WsvadError(f"the ONNX graph needs inputs {missing} that these streams lack")
+        feeds = {k: v.cpu().numpy() for k, v in inputs.items() if k in self.graph_inputs}
         got = dict(zip(self.info["outputs"], self.session.run(None, feeds), strict=True))
-        classes = torch.from_numpy(got["classes"]) if "classes" in got else None
-        out = Output(scores=torch.from_numpy(got["scores"]), classes=classes)
-        return got["scores"][0].astype(np.float64), out, batch
+        out = self.model.from_graph(batch, inputs, {k: torch.from_numpy(np.asarray(v))
+                                                    for k, v in got.items()})
+        return out.scores[0].double().numpy(), out, batch

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from wsvad.data.batch import Batch, collate
+from wsvad.data.batch import TEMPORAL, Batch, collate
 from wsvad.errors import ConfigError, DataError
 from wsvad.methods.inputs import MODES, InputNorm
 from wsvad.runtime import fast_cpu_math
@@ -271,6 +271,37 @@ class Method(nn.Module):
         batch = collate([streams], names=[name] if name else None)
         out = self.predict(batch)
         return out.scores[0].double().numpy(), out, batch
+
+    # -- export: the scoring graph (wsvad.export.onnx) -------------------------------------------
+    exportable: ClassVar[str] = ""    # non-empty: why this method has no exportable graph
+
+    def graph_inputs(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """The tensors an exported scoring graph takes, by name: the temporal streams the method
+        reads (``features [B, C, T, D]``, ``motion [B, T]`` …, ``patches_RxC``). A method whose
+        inputs need work a graph cannot hold (NumPy, per-video sets) does it here."""
+        out = {s: getattr(batch, s) for s in TEMPORAL if s in self.needs}
+        if "patches" in self.needs and batch.patches:
+            out.update({f"patches_{k}": v for k, v in sorted(batch.patches.items())})
+        return out
+
+    def graph_forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The traced part: named inputs → named outputs (``scores`` and, when predicted,
+        ``classes``)."""
+        patches = {k.removeprefix("patches_"): v for k, v in inputs.items()
+                   if k.startswith("patches_")}
+        kw = {k: v for k, v in inputs.items() if not k.startswith("patches_")}
+        first = next(iter(inputs.values()))
+        out = self.forward(Batch(features=kw.pop("features", None),
+                                 label=torch.zeros(first.shape[0]), patches=patches or None,
+                                 **kw))
+        return {"scores": out.scores, **({"classes": out.classes}
+                                         if out.classes is not None else {})}
+
+    def from_graph(self, batch: Batch, inputs: dict[str, torch.Tensor],
+                   outputs: dict[str, torch.Tensor]) -> Output:
+        """The :class:`Output` of the graph's outputs (what :meth:`forward` would return, with
+        the extras the graph carries)."""
+        return Output(scores=outputs["scores"], classes=outputs.get("classes"))
 
     def check_input(self, batch: Batch) -> None:
         batch.require(*self.needs, method=self.name)

@@ -175,6 +175,8 @@ class TubeMotion(Baseline):
 
     name, needs = "tube_motion", ("features", "tubes", "tube_regions")
     paper = "training-free: the tube whose crops move fastest"
+    exportable = ("it has no learned part: its score is a statistic of the tubes' crops, "
+                  "computed in NumPy")
     pieces: ClassVar[int] = WSSTADConfig.pieces
 
     def _instances(self, batch: Batch) -> list:

@@ -226,8 +226,23 @@ class WSSTAD(Method):
 
     def forward(self, batch: Batch) -> Output:
         inp = self._inputs(batch)
-        e = {**self._pair(inp, "temporal"), **self._pair(inp, "tube"),
-             **{k: inp[k] for k in ("tube_mask", "tube_id", "tube_span")}}
+        return self._output(inp, {**self._pair(inp, "temporal"), **self._pair(inp, "tube")})
+
+    # the exported graph (wsvad export): the two branches on the instances built in NumPy
+    def graph_inputs(self, batch: Batch) -> dict[str, torch.Tensor]:
+        return self._inputs(batch)
+
+    def graph_forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {**self._pair(inputs, "temporal"), **self._pair(inputs, "tube")}
+
+    def from_graph(self, batch: Batch, inputs: dict[str, torch.Tensor],
+                   outputs: dict[str, torch.Tensor]) -> Output:
+        return self._output(inputs, outputs)
+
+    def _output(self, inp: dict[str, torch.Tensor], branches: dict[str, torch.Tensor]
+                ) -> Output:
+        """Eq. 9 and the frame scores from the four branch passes ``branches``."""
+        e = {**branches, **{k: inp[k] for k in ("tube_mask", "tube_id", "tube_span")}}
         e["tube_score"] = (e["pt_tube"] + e["pv_tube"]) / 2                # Eq. 9
         if self.cfg.frame_scores == "tubes" and not self.training:
             scores = tube_frame_scores(e["tube_score"], e["tube_mask"], e["tube_span"],
