@@ -25,6 +25,7 @@ from wsvad.demo import run_demo, run_video_demo  # noqa: F401  (re-exported)
 from wsvad.detect.job import detect  # noqa: F401  (re-exported)
 from wsvad.errors import ConfigError, WsvadError
 from wsvad.evaluation.metrics import HEADLINE, summarize  # noqa: F401
+from wsvad.export.onnx import export_run  # noqa: F401  (re-exported)
 from wsvad.features import extract  # noqa: F401  (re-exported)
 from wsvad.fileio import check_writable, write_json, write_text
 from wsvad.report import write_report  # noqa: F401  (re-exported)
@@ -101,6 +102,7 @@ def score_features(run: str | Path, features: str | Path, out: str | Path | None
     return snippets, frames
 
 
-__all__ = ["HEADLINE", "compare", "detect", "evaluate_run", "extract", "make_benchmark",
+__all__ = ["HEADLINE", "compare", "detect", "evaluate_run", "export_run", "extract",
+           "make_benchmark",
            "read_config", "run_demo", "run_video_demo", "score_features", "summarize",
            "train_seeds", "write_report"]

@@ -268,23 +268,27 @@ def build_parser() -> argparse.ArgumentParser:
                         "(ONNX; detect --engine onnx uses it)")
     ex.add_argument("--run", required=True, type=Path, help="run directory (a multi-seed run: "
                     "the seed detect would pick)")
-    ex.add_argument("--format", choices=("onnx",), default="onnx")
+    ex.add_argument("--format", choices=("onnx",), default="onnx", help="onnx (the only one)")
     ex.add_argument("--out", type=Path, help="file to write (default: <run>/model.onnx)")
 
     sv = sub.add_parser("serve", help="an HTTP detection service for a run (pip install "
                         "'wsvad[serve]'): POST /detect, /streams; GET /health, /metrics")
-    sv.add_argument("--run", required=True, type=Path)
+    sv.add_argument("--run", required=True, type=Path, help="run directory from `wsvad train`")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1: "
                     "this machine only; 0.0.0.0: every interface)")
-    sv.add_argument("--port", type=_number(int, 0, 65535), default=8000)
+    sv.add_argument("--port", type=_number(int, 0, 65535), default=8000, help="default 8000")
     sv.add_argument("--workers", type=_number(int, 1), default=1,
                     help="videos scored at once (one detector each)")
     sv.add_argument("--queue", type=_number(int, 0), default=4,
                     help="uploads that may wait beyond --workers; more get 503")
-    sv.add_argument("--max-upload-mb", type=_number(float, 0, low_open=True), default=256.0)
-    sv.add_argument("--max-streams", type=_number(int, 1), default=4)
-    sv.add_argument("--engine", choices=("torch", "onnx"), default="torch")
-    sv.add_argument("--threshold", type=_threshold, default="auto")
+    sv.add_argument("--max-upload-mb", type=_number(float, 0, low_open=True), default=256.0,
+                    help="larger uploads get 413 (default 256)")
+    sv.add_argument("--max-streams", type=_number(int, 1), default=4,
+                    help="streams watched at once (default 4)")
+    sv.add_argument("--engine", choices=("torch", "onnx"), default="torch",
+                    help="as detect --engine")
+    sv.add_argument("--threshold", type=_threshold, default="auto",
+                    help="alert threshold: auto (the run's calibrated τ) or a number")
     sv.add_argument("--allow-file-urls", action="store_true",
                     help="accept file:// stream URLs (they read this machine's disk)")
 
