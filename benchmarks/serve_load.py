@@ -98,7 +98,7 @@ def main() -> None:
            "server_peak_rss_mb": round(rss, 1),
            "server_metrics": [ln for ln in metrics.splitlines() if not ln.startswith("#")]}
     a.out.mkdir(parents=True, exist_ok=True)
-    path = a.out / f"serve_load_{a.engine}.json"
+    path = a.out / f"serve_load_{a.engine}_w{a.workers}_c{a.concurrency}_q{a.queue}.json"
     write_json(path, row)
     print({k: v for k, v in row.items() if k != "server_metrics"}, "→", path)
 

@@ -135,7 +135,9 @@ def extract(inputs: str | Path, out: str | Path, backbone: str = "effnet-lite0+m
                            maps=maps, **encoder_kw)
     workers = max(1, workers)
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
-    if ray is not None:
+    if ray is not None and not plan.todo:
+        _collect(plan, iter(()), t0, progress)       # nothing to do: no cluster to start
+    elif ray is not None:
         from wsvad.features.ray_extract import run_on_ray
         results = run_on_ray(plan, ray, workers, threads, progress)
         _collect(plan, results, t0, progress, write=False)
