@@ -17,7 +17,7 @@ from wsvad.features import extract
 
 pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'wsvad[ray]'")
 
-VIDEOS = ("Test001", "Train001")
+VIDEOS = ("Test001", "Test002", "Train001")
 
 
 def _task_pids(name: str = "encode_and_write") -> list[int]:
@@ -71,7 +71,7 @@ def test_ray_store_equals_single_process_and_survives_a_killed_worker(tmp_path):
         killer.join()
     assert killed, "no Ray worker was seen running a task (the kill did not happen)"
     assert sorted(rep.written) == list(VIDEOS) and not rep.failed
-    assert rep.frames == one.frames == 180 + 120
+    assert rep.frames == one.frames == 180 + 180 + 120
 
     a, b = _arrays(tmp_path / "single"), _arrays(tmp_path / "ray")
     assert a.keys() == b.keys() and len(a) >= 2 * len(VIDEOS)
