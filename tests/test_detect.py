@@ -91,7 +91,8 @@ def test_realtime_stream_emits_events_as_they_close(scene_runs, tmp_path):
         s = det.score_video(_video(scene_runs, name)).snippet_scores
         i = int(np.argmax(s[:-1]))
         if i <= len(s) - 3 and s[i + 1] < s[i]:
-            pick, thr = name, float(s[i])
+            # just under the peak: a stream's window may differ from offline in the last bit
+            pick, thr = name, float(s[i]) - min(1e-6, float(s[i] - s[i + 1]) / 2)
             break
     assert pick, "a test video needs a score peak before its last two snippets"
     seen = []
@@ -101,7 +102,8 @@ def test_realtime_stream_emits_events_as_they_close(scene_runs, tmp_path):
                  on_event=lambda name, e: seen.append((time.monotonic() - t0, e)))
     wall = time.monotonic() - t0
     assert wall >= 2.7, "a 3 s file read at its frame rate takes about 3 s"
-    assert seen and seen[0][0] < wall - 0.3, "the first alert arrived before the stream ended"
+    assert seen and seen[0][0] < wall - 0.3, \
+        f"the first alert should arrive before the stream ends: {seen} within {wall:.2f} s"
     ev = json.loads((tmp_path / pick / "events.json").read_text())
     assert ev["mode"] == "stream" and len(ev["events"]) == len(seen)
     assert ev["timing"]["snippet_latency_s"]["max"] < 1.0
