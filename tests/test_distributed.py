@@ -49,7 +49,10 @@ def _rank(rank: int, world: int, port: int, out: str) -> None:
     if rank == 0:
         torch.save({k: v.clone() for k, v in model.state_dict().items()}, out)
     dist.barrier()
-    dist.destroy_process_group()
+    # leave without C++ teardown: once in ~20 full-suite runs a child aborted in gloo's
+    # destructor at exit ("terminate called without an active exception") after the work was
+    # done; the result is already on disk
+    os._exit(0)
 
 
 def test_gradient_averaging_equals_one_process_on_the_whole_batch(tmp_path):
