@@ -2,7 +2,7 @@
 
 Layout of ``out/``::
 
-    videos/<name>.mp4        H.264, 320×240, 25 fps
+    videos/<name>.mp4        H.264, 320×240, 25 fps, byte-identical for the same config
     labels.csv               name,label,class   (class = anomaly kind, "normal" otherwise)
     frame_labels.npz         one uint8 array per video, 1 = abnormal frame
     boxes.json               {name: [[frame, x1, y1, x2, y2], …]} of the anomalous actor
@@ -67,7 +67,8 @@ def make_scene_dataset(out: str | Path, cfg: SceneDatasetConfig | None = None,
                                                  disable=not progress)):
         gt, frames = render_scene(name, cfg.seed * 100_003 + j, kind, cfg.seconds, cfg.fps,
                                   camera=cfg.seed * 1009 + _camera(j, cfg.cameras))
-        with VideoWriter(out / "videos" / f"{name}.mp4", cfg.fps, crf=20) as w:
+        with VideoWriter(out / "videos" / f"{name}.mp4", cfg.fps, crf=20,
+                         reproducible=True) as w:   # same config → same files (writer.py)
             for frame in frames:
                 w.write(frame)
         videos[name] = gt
