@@ -19,7 +19,7 @@ from wsvad.training import load_checkpoint, train
 
 
 def test_global_cue_attention_and_top_k_positions_by_hand():
-    m = methods.create("gig", dim=4, k=1, classes="a").eval()
+    m = methods.create("gig", dim=4, k=1, classes="a", motion=False).eval()
     maps = torch.zeros(1, 2, 2, 2, 3)
     maps[0, 1, 0, 1] = torch.tensor([5.0, 0.0, 0.0])    # the one position aligned with g
     maps[0, 0, 1, 0] = torch.tensor([0.0, 1.0, 0.0])
@@ -80,12 +80,17 @@ def test_class_vocabulary_and_metrics_by_hand():
                                                                     [0, 0, 0]]
 
 
-def _maps_store(root, n_train=48, n_test=24, t=8, d=64, seed=0):
+def _maps_store(root, n_train=48, n_test=24, t=8, d=64, seed=0, moving=False):
     """Maps 3×3×d of noise; an abnormal video of class "spark" lights the first quarter of the
-    channels at one spot for snippets [a, a+4), class "smoke" the second quarter."""
+    channels at one spot for snippets [a, a+4), class "smoke" the second quarter. With
+    ``moving``, the maps stay noise and the anomaly is fast flow instead — in the ``motion_desc``
+    cell (of its 4×4 grid) at the spot, the share of pixels moving ≥ 2 px/frame."""
     rng = np.random.default_rng(seed)
-    contract = FeatureContract(dim=8, crops=1, streams=(
-        StreamSpec("features", (1, 8)), StreamSpec("maps", (3, 3, d), "float16", grid=(3, 3))))
+    streams = (StreamSpec("features", (1, 8)), StreamSpec("maps", (3, 3, d), "float16",
+                                                          grid=(3, 3)))
+    if moving:
+        streams += (StreamSpec("motion_desc", (208,)),)
+    contract = FeatureContract(dim=8, crops=1, streams=streams)
     w = FeatureStoreWriter(root / "store", contract)
     videos, kinds, spots = [], {}, {}
     for i in range(n_train + n_test):
@@ -93,12 +98,20 @@ def _maps_store(root, n_train=48, n_test=24, t=8, d=64, seed=0):
         kind = ("spark", "smoke")[(i // 2) % 2] if y else "Normal"
         maps = rng.normal(size=(t, 3, 3, d)).astype(np.float32)
         a, r, c = int(rng.integers(0, t - 4)), int(rng.integers(0, 3)), int(rng.integers(0, 3))
-        if y:
+        arrays = {"features": rng.normal(size=(t, 1, 8)).astype(np.float32)}
+        if moving:
+            r, c = int(rng.integers(0, 4)), int(rng.integers(0, 4))
+            flow = np.abs(rng.normal(0, 0.05, size=(t, 4, 4, 12)))
+            if y:
+                flow[a:a + 4, r, c, 11] += 0.5
+            arrays["motion_desc"] = np.concatenate(
+                [flow.reshape(t, -1), flow.reshape(t, 16, 12).max(1), np.zeros((t, 4))],
+                axis=1).astype(np.float32)
+        elif y:
             lo = 0 if kind == "spark" else d // 4
             maps[a:a + 4, r, c, lo:lo + d // 4] += 4.0
-        w.write(name, EncodedVideo({"features": rng.normal(size=(t, 1, 8)).astype(np.float32),
-                                    "maps": maps.astype(np.float16)},
-                                   frames=16 * t, fps=25.0, snippets=t))
+        arrays["maps"] = maps.astype(np.float16)
+        w.write(name, EncodedVideo(arrays, frames=16 * t, fps=25.0, snippets=t))
         videos.append((name, y, a))
         kinds[name], spots[name] = kind, (r, c, a)
     w.finalize()
@@ -114,8 +127,9 @@ def test_gig_learns_when_what_and_where(tmp_path):
     # the paper's Adagrad at 1e-3 moves each weight by about lr·√steps: with 64 channels
     # instead of 1280 it needs far more steps than a test can take (frame AUC 0.55 after
     # 3000), so the rate is raised for the test; the model and losses are the defaults
-    res = train(spec, "gig", tmp_path / "run", {"iterations": 1500, "lr": 0.05}, seed=0,
-                val_every=50, patience=None, progress=False)
+    res = train(spec, "gig", tmp_path / "run", {"iterations": 1500, "lr": 0.05,
+                                                 "motion": False},
+                seed=0, val_every=50, patience=None, progress=False)
     m = res.metrics
     assert m["frame_auc"] > 0.9, m
     assert set(m["classwise_f1"]) == {"smoke", "spark"} and m["mf1"] > 0.6, m
@@ -131,11 +145,53 @@ def test_gig_learns_when_what_and_where(tmp_path):
     assert np.mean(hits) > 0.8, np.mean(hits)
 
 
+def test_motion_cells_on_the_map_grid_and_mirrored_by_hand():
+    """Each map position gets the flow cells under it; a flip mirrors positions and directions."""
+    m = methods.create("gig", dim=4, classes="a")
+    desc = torch.zeros(1, 1, 208)
+    desc[0, 0, 0:12] = torch.arange(12.0)           # cell (0, 0): bins 0…11
+    b = Batch(None, torch.zeros(1), maps=torch.zeros(1, 1, 2, 2, 3), motion_desc=desc)
+    x = m.map_input(b)                               # 4×4 cells → 2×2 positions: 4 cells each
+    assert x.shape == (1, 1, 2, 2, 3 + 12)
+    torch.testing.assert_close(x[0, 0, 0, 0, 3:], torch.arange(12.0) / 4)
+    assert x[0, 0, 1, 1].abs().sum() == 0
+    flipped = m.map_input(b, flip=torch.tensor([True]))[0, 0, 0, 1, 3:]   # now top right
+    # bin k ([k, k+1)·45°) of the mirrored flow is bin 3 − k (mod 8); magnitudes stay
+    want = torch.tensor([3.0, 2, 1, 0, 7, 6, 5, 4, 8, 9, 10, 11]) / 4
+    torch.testing.assert_close(flipped, want)
+    with pytest.raises(DataError, match="motion_desc"):
+        m(Batch(None, torch.zeros(1), maps=torch.zeros(1, 1, 2, 2, 3)))
+    # the two parts (3 map channels, 12 flow bins) get the same expected norm, and the whole
+    # the norm of 15 unit channels: weights √(15/2)/√3 and √(15/2)/√12
+    normal = Batch(None, torch.zeros(1), maps=torch.randn(1, 4, 2, 2, 3),
+                   motion_desc=torch.rand(1, 4, 208))
+    m.fit(lambda: iter([normal]))
+    w = m.map_norm.weight
+    torch.testing.assert_close(w[:3], torch.full((3,), (15 / 2 / 3) ** 0.5))
+    torch.testing.assert_close(w[3:], torch.full((12,), (15 / 2 / 12) ** 0.5))
+
+
+def test_gig_sees_anomalies_that_only_move(tmp_path):
+    """Maps of noise; the anomaly is fast flow at one spot. With the flow cells on the maps GIG
+    learns it; the paper's appearance-only input cannot (chance)."""
+    spec, _ = _maps_store(tmp_path, moving=True)
+    torch.set_num_threads(2)
+    auc = {}
+    for motion in (True, False):
+        # k = 1 of the 3×3 positions: the moving spot is one position, as k = 5 is of 7×7
+        res = train(spec, "gig", tmp_path / f"run{motion}", {"iterations": 1500, "lr": 0.05,
+                                                              "k": 1, "motion": motion},
+                    seed=0, val_every=50, patience=None, progress=False)
+        auc[motion] = res.metrics["frame_auc"]
+    assert auc[True] > 0.9 and auc[False] < 0.7, auc
+
+
 def test_end_to_end_trains_the_backbone_tail_only_when_asked(tmp_path):
     from wsvad.backbones.effnet_lite import load_effnet_lite0
     from wsvad.features.extract import save_tail
     trunk = torch.rand(2, 8, 7, 7, 192)
-    batch = Batch(None, torch.tensor([0.0, 1.0]), maps_trunk=trunk)
+    batch = Batch(None, torch.tensor([0.0, 1.0]), maps_trunk=trunk,
+                  motion_desc=torch.rand(2, 8, 208))
     tail = save_tail(tmp_path)              # what `wsvad extract --maps-trunk` writes
     tuned = methods.create("gig_e2e", dim=8, tail_weights=str(tail))
     net = load_effnet_lite0().eval()

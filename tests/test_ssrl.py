@@ -23,14 +23,15 @@ def _patch_store(root, n_train=40, n_test=20, t=12, d=16, dp=8, seed=0):
     """Features: noise. Abnormal videos: for snippets [a, a+4) one fixed tile of each grid is
     shifted by +5 in its first four dims (the same spot of the frame in both grids)."""
     rng = np.random.default_rng(seed)
-    streams = (StreamSpec("features", (1, d)),
+    streams = (StreamSpec("features", (1, d)), StreamSpec("motion_desc", (208,)),
                *(StreamSpec(f"patches_{r}x{c}", (r * c, dp), "float16", grid=(r, c))
                  for r, c in GRIDS))
     w = FeatureStoreWriter(root / "store", FeatureContract(dim=d, crops=1, streams=streams))
     videos, spots = [], {}
     for i in range(n_train + n_test):
         name, y = f"v{i:03d}", int(i % 2)
-        s = {"features": rng.normal(size=(t, 1, d)).astype(np.float32)}
+        s = {"features": rng.normal(size=(t, 1, d)).astype(np.float32),
+             "motion_desc": np.abs(rng.normal(0, 0.1, size=(t, 208))).astype(np.float32)}
         fx, fy = rng.uniform(0.05, 0.95, size=2)          # where the anomaly is, as fractions
         a = int(rng.integers(0, t - 4))
         for r, c in GRIDS:
@@ -53,14 +54,15 @@ def store(tmp_path_factory):
 def _batch(b=4, t=6, d=16, dp=8, grids=GRIDS):
     torch.manual_seed(0)
     return Batch(torch.rand(b, 1, t, d), torch.tensor([0.0, 0.0, 1.0, 1.0][:b]),
-                 patches={f"{r}x{c}": torch.rand(b, t, r * c, dp) for r, c in grids})
+                 patches={f"{r}x{c}": torch.rand(b, t, r * c, dp) for r, c in grids},
+                 motion_desc=torch.rand(b, t, 208))
 
 
 def test_stage_one_is_rtfm_on_the_clip_features_and_patches_are_ignored():
     m = methods.create("ssrl", dim=16, scales="2x3,3x5").eval()
     m.begin_stage(1)
     batch = _batch()
-    other = Batch(batch.features, batch.label,
+    other = Batch(batch.features, batch.label, motion_desc=batch.motion_desc + 1,
                   patches={k: v + 5 for k, v in batch.patches.items()})
     torch.testing.assert_close(m.predict(batch).scores, m.predict(other).scores)
     assert m.localize(batch, m.predict(batch)) is None      # nothing spatial in stage 1
@@ -106,6 +108,22 @@ def test_heatmap_is_the_column_sum_of_the_attention_averaged_over_scales(monkeyp
     expect[0:3, 0:5] += 0.5 / 6
     expect[4:6, 12:15] += 1.0
     np.testing.assert_allclose(hm[0], expect / 2, atol=1e-6)
+
+
+def test_each_patch_gets_the_motion_cells_under_it():
+    """patch_motion: a patch of the 2×3 grid is its feature + the mean of the 4×4 flow cells it
+    overlaps (row-major, as the patches); the parts are weighted to the same expected norm."""
+    m = methods.create("ssrl", dim=16, scales="2x3").eval()
+    b = _batch(grids=((2, 3),))
+    b.motion_desc = torch.zeros(4, 6, 208)
+    b.motion_desc[..., 15 * 12 + 11] = 1.0          # cell (3, 3), bottom right: last bin
+    x = m._with_motion(b, "2x3", b.patches["2x3"])
+    assert x.shape == (4, 6, 6, 8 + 12)
+    torch.testing.assert_close(x[..., :8], b.patches["2x3"])
+    # 4 columns → 3: the last patch column pools cells 2–3; 4 rows → 2: rows 2–3
+    assert x[0, 0, 5, -1].item() == pytest.approx(0.25) and x[..., :5, 8:].abs().sum() == 0
+    off = methods.create("ssrl", dim=16, scales="2x3", patch_motion=False)
+    assert off.needs == ("features", "patches") and off._with_motion(b, "2x3", x) is x
 
 
 def test_bad_patches_and_config_are_clear_errors():
@@ -193,13 +211,14 @@ def test_pooled_patches_one_pass_per_frame_and_recorded_in_the_contract():
 def test_info_counts_parameters_and_macs_and_share_psr_saves_two_psrs(capsys):
     from wsvad.cli import main
     from wsvad.methods.complexity import describe
-    full = describe("ssrl", dim=64, crops=1, segments=4)
-    shared = describe("ssrl", dim=64, crops=1, segments=4, share_psr=True)
+    full = describe("ssrl", dim=64, crops=1, segments=4, patch_motion=False)
+    shared = describe("ssrl", dim=64, crops=1, segments=4, share_psr=True, patch_motion=False)
     psr = sum(p.numel() for p in methods.blocks.RelationNetwork(64).parameters())
     assert full["parameters"] - shared["parameters"] == 2 * psr
     # MACs of the clip path alone (stage 1 = RTFM) are below the full model's
     assert describe("rtfm", dim=64, crops=1, segments=4)["macs_per_bag"] < full["macs_per_bag"]
-    assert main(["info", "--method", "ssrl", "--dim", "64", "--crops", "1", "--segments", "4"]) == 0
+    assert main(["info", "--method", "ssrl", "--dim", "64", "--crops", "1", "--segments", "4",
+                 "--set", "patch_motion=false"]) == 0
     assert f"{full['parameters'] / 1e6:.1f}M parameters" in capsys.readouterr().out
 
 

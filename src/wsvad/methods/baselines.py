@@ -36,6 +36,7 @@ import torch
 from wsvad.data.batch import Batch
 from wsvad.data.instances import WHOLE_FRAME, tube_instances
 from wsvad.methods.base import Localization, Method, MethodConfig, Output, register
+from wsvad.methods.motion_grid import motion_cells
 from wsvad.methods.wsstad import WSSTADConfig, ranked_tubes
 
 QUANTILES = 1001
@@ -144,10 +145,7 @@ def cell_motion(motion_desc: torch.Tensor, orientations: int = 8, magnitudes: in
         >>> cell_motion(d)[1, 1].item(), cell_motion(d).sum().item()
         (4.0, 4.0)
     """
-    per = orientations + magnitudes
-    g = int(round(((motion_desc.shape[-1] - per - 4) / per) ** 0.5))
-    cells = motion_desc[..., :g * g * per].reshape(*motion_desc.shape[:-1], g * g, per)
-    return cells[..., :orientations].sum(-1).reshape(*motion_desc.shape[:-1], g, g)
+    return motion_cells(motion_desc, orientations, magnitudes)[..., :orientations].sum(-1)
 
 
 @register

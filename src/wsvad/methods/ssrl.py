@@ -40,6 +40,13 @@ Deviations, each named:
   the clip feature is appearance + motion (1488-d), so MPA's FC maps Dp = 1280 → D = 1488;
 * inputs — standardised on normal training snippets (``z``, as our RTFM): the clip features
   and, separately for each scale, the patch features (:mod:`wsvad.methods.inputs`);
+* ``patch_motion`` (default on) — SSRL's patches are I3D clips (motion inside); ours are
+  image-network crops with none, while Ped2's and the plaza's anomalies are mostly *how*
+  something moves. Each patch gets the flow cells of the ``motion_desc`` stream under it (the
+  4×4 grid of 8 orientation + 4 magnitude bins area-resampled to the patch grid,
+  :func:`~wsvad.methods.motion_grid.motion_on_grid`), its two parts weighted to the same
+  expected norm (the rule of :mod:`wsvad.methods.inputs`); ``patch_motion=false`` is the
+  paper's input. Measured on Ped2 (README): SSRL_MOTION_NUMBERS;
 * MPA stride — the paper says stride 2 (default); the official code uses stride 1
   (``--set mpa_stride=1``: a 2×3 grid keeps 6 cells, 3×5 → 3, 4×7 → 10). Padding 1 for grids
   with fewer than 3 rows or columns (the official code pads only the 2×3 grid), so every grid
@@ -50,9 +57,10 @@ Deviations, each named:
   before PSR, so PSR and MPA run at that width: at the paper's width a Ped2 step (8 videos)
   takes 4.9 s on 2 CPU cores, at ``psr_dim=256`` 0.53 s; the measurements in the README use 256.
 
-Parameters (``wsvad info --method ssrl``, I3D 2048-d, 10 crops): 166.8M with the paper's
-stride 2, 192.0M with the official stride 1 — paper Table 6 gives 191M, so its count is the
-official code's; ``share_psr``: 119.6M / 144.8M (Table 6: 136M).
+Parameters (``wsvad info --method ssrl --set patch_motion=false``, I3D 2048-d, 10 crops):
+166.8M with the paper's stride 2, 192.0M with the official stride 1 — paper Table 6 gives 191M,
+so its count is the official code's; ``share_psr``: 119.6M / 144.8M (Table 6: 136M). The 12
+flow bins per patch add 1.6M (168.4M by default).
 """
 
 from __future__ import annotations
@@ -69,6 +77,7 @@ from wsvad.errors import ConfigError, DataError
 from wsvad.methods.base import Localization, register
 from wsvad.methods.blocks import RelationNetwork, xavier_init
 from wsvad.methods.inputs import InputNorm
+from wsvad.methods.motion_grid import MAGNITUDES, ORIENTATIONS, motion_on_grid
 from wsvad.methods.rtfm import RTFM, RTFMConfig
 
 
@@ -81,6 +90,7 @@ class SSRLConfig(RTFMConfig):
     mpa_stride: int = 2             # paper: 2; official code: 1
     psr_dim: int | None = None      # None: PSR at the patch width (paper); N: project to N first
     heatmap: str = "attention"      # where: "attention" (paper Sect. 4.5) | "deviation"
+    patch_motion: bool = True       # deviation: each patch + the flow cells under it
     weight_decay: float | None = 5e-4   # type: ignore[assignment]  # paper Sect. 4.2
 
     RANGES = {**RTFMConfig.RANGES, "mpa_stride": (1, 2, True, True),
@@ -138,31 +148,37 @@ class SSRL(RTFM):
         >>> import torch; from wsvad.data import Batch
         >>> m = SSRL(64, SSRLConfig.build({"batch_size": 2, "scales": "2x3"}))
         >>> b = Batch(torch.rand(4, 1, 8, 64), torch.tensor([0., 0., 1., 1.]),
-        ...           patches={"2x3": torch.rand(4, 8, 6, 32)})
+        ...           patches={"2x3": torch.rand(4, 8, 6, 32)}, motion_desc=torch.rand(4, 8, 208))
         >>> m(b).scores.shape, m.localize(b, m(b))[0].heatmaps.shape
         (torch.Size([4, 8]), (8, 2, 3))
     """
 
     name = "ssrl"
     Config = SSRLConfig
-    needs = ("features", "patches")
+    needs = ("features", "patches", "motion_desc")     # without motion_desc: patch_motion=false
     paper = "Li et al., ECCV 2022"
 
     def __init__(self, dim: int, cfg: SSRLConfig, parts: tuple[tuple[str, int], ...] = (),
                  patch_dim: int | None = None):
         super().__init__(dim, cfg, parts)
         self.grids = cfg.grids
+        self.motion_width = ORIENTATIONS + MAGNITUDES if cfg.patch_motion else 0
+        if not cfg.patch_motion:
+            self.needs = type(self).needs[:2]
         self.patch_dim = patch_dim
         self.register_buffer("active", torch.tensor(len(self.grids)))
         if patch_dim is not None:
             self._build(patch_dim)
 
-    def _build(self, dp: int) -> None:
-        """The patch branches, once the patch width is known (first batch or checkpoint)."""
+    def _build(self, patch_dim: int) -> None:
+        """The patch branches, once the patch width is known (first batch or checkpoint);
+        their input is the patch feature + the motion cells (``patch_motion``)."""
         cfg = self.cfg
+        self.patch_dim = patch_dim
+        dp = patch_dim + self.motion_width
         if dp % 4:
-            raise DataError(f"ssrl: patch feature width {dp} must be divisible by 4")
-        self.patch_dim = dp
+            raise DataError(f"ssrl: patch input width {dp} (features {patch_dim} + motion "
+                            f"{self.motion_width}) must be divisible by 4")
         width = cfg.psr_dim or dp
         if width % 4:
             raise DataError(f"ssrl: psr_dim {width} must be divisible by 4")
@@ -183,7 +199,7 @@ class SSRL(RTFM):
         key = next((k for k in state if k.startswith("patch_norm.") and k.endswith(".mean")),
                    None)
         if self.patch_dim is None and key is not None:
-            self._build(int(state[key].shape[0]))
+            self._build(int(state[key].shape[0]) - self.motion_width)
         return super().load_state_dict(state, strict, assign)
 
     # -- stages ------------------------------------------------------------------------------
@@ -237,18 +253,27 @@ class SSRL(RTFM):
                             f"data has {sorted(have) or 'no patches'} — extract with "
                             "`wsvad extract --patches`, or set scales=… to the grids you have")
         p = have[name]
+        r, c = dict(zip(map(grid_name, self.grids), self.grids, strict=True))[name]
+        if p.shape[2] != r * c:
+            raise DataError(f"ssrl: patches_{name} has {p.shape[2]} patches per snippet, "
+                            f"expected {r * c}")
         if self.patch_dim is None:
             self._build(p.shape[-1])
-        return self.patch_norm[name](p)
+        return self.patch_norm[name](self._with_motion(batch, name, p))
+
+    def _with_motion(self, batch: Batch, name: str, p: torch.Tensor) -> torch.Tensor:
+        """``[B, T, P, Dp]`` → ``[B, T, P, Dp + o + m]``: each patch and the flow cells of the
+        motion descriptor under it (``patch_motion``; row-major, as the patches)."""
+        if not self.motion_width:
+            return p
+        r, c = dict(zip(map(grid_name, self.grids), self.grids, strict=True))[name]
+        cells = motion_on_grid(batch.motion_desc.float(), r, c)          # [B, T, r, c, o+m]
+        return torch.cat([p.float(), cells.flatten(2, 3).to(p.device)], dim=-1)
 
     def _relate(self, batch: Batch, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """PSR of one scale: ``[B·T, P, Dp]`` enhanced patches and attention ``[B·T, P, P]``."""
         p = self._patches(batch, name)
         b, t, n, dp = p.shape
-        grid = dict(zip(map(grid_name, self.grids), self.grids, strict=True))[name]
-        if n != grid[0] * grid[1]:
-            raise DataError(f"ssrl: patches_{name} has {n} patches per snippet, expected "
-                            f"{grid[0] * grid[1]}")
         x = p.reshape(b * t, n, dp)
         if self.project is not None:
             x = self.project[name](x)
@@ -277,11 +302,15 @@ class SSRL(RTFM):
             for name in (grid_name(g) for g in self.grids):
                 if name not in b.patches:
                     continue
-                x = b.patches[name].reshape(-1, b.patches[name].shape[-1]).double()
+                x = self._with_motion(b, name, b.patches[name])
+                x = x.reshape(-1, x.shape[-1]).double()
                 m = moments.setdefault(name, [0, 0.0, 0.0])
                 m[0], m[1], m[2] = m[0] + len(x), m[1] + x.sum(0), m[2] + (x * x).sum(0)
+        parts = (("patches", self.patch_dim),) + ((("motion", self.motion_width),)
+                                                   if self.motion_width else ())
         for name, (n, s1, s2) in moments.items():
-            self.patch_norm[name].fit_moments(n, s1, s2, (("patches", len(s1)),))
+            # each part the same expected norm (a 12-bin flow part beside 1280 appearance dims)
+            self.patch_norm[name].fit_moments(n, s1, s2, parts)
 
     # -- where ---------------------------------------------------------------------------------
     @torch.no_grad()
