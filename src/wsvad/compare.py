@@ -145,9 +145,9 @@ def _finished(rdir: Path, method: str, over: dict, seed: int) -> dict | None:
         meta = json.loads(cpath.read_text())
         cls = methods.get(method).Config
         want = cls.build(over).to_dict()
-        # a run from before a config key existed has that key's default, which keeps the old
-        # behaviour: the stored config, rebuilt with today's defaults, is what it ran with
-        had = cls.build(meta.get("config") or {}).to_dict()
+        # a run from before a config key existed ran as that key's SINCE value says (or, for
+        # a key without one, as its default, which keeps the old behaviour)
+        had = cls.build(cls.stored(meta.get("config") or {})).to_dict()
         if meta.get("method") != method or had != want or meta.get("seed") != seed:
             return None
         return json.loads(mpath.read_text())

@@ -85,6 +85,20 @@ class MethodConfig:
         "margin": (0, None, False, False), "alpha": (0, None, True, False),
     }
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"input_norm": MODES}
+    # keys added after runs of the method were already being saved, with the value that keeps
+    # how those runs ran (a stored config without the key ran that way, not with today's default)
+    SINCE: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def stored(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """A config read from a saved run (``model.json``), completed for keys added since.
+
+        Example:
+            >>> from wsvad.methods.gig import GIGConfig
+            >>> GIGConfig.stored({"k": 5})["motion"], GIGConfig().motion   # saved / today
+            (False, True)
+        """
+        return {**cls.SINCE, **config}
 
     @classmethod
     def build(cls, overrides: dict[str, Any] | None = None) -> MethodConfig:

@@ -107,6 +107,7 @@ class GIGConfig(MethodConfig):
 
     RANGES = {**MethodConfig.RANGES, "p": (1, None, True, False),
               "smooth_sigma": (0, None, True, False)}
+    SINCE = {"motion": False}       # runs saved before the flow cells read the maps alone
 
 
 @register

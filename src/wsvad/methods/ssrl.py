@@ -97,6 +97,7 @@ class SSRLConfig(RTFMConfig):
               "psr_dim": (4, None, True, False)}
     CHOICES = {**RTFMConfig.CHOICES, "finetune": ("branch", "patches", "all"),
                "heatmap": ("attention", "deviation")}
+    SINCE = {**RTFMConfig.SINCE, "patch_motion": False}   # older runs: appearance patches
 
     @property
     def grids(self) -> list[tuple[int, int]]:

@@ -48,8 +48,9 @@ def load_checkpoint(path: str | Path) -> tuple[methods.Method, FeatureContract, 
         if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
             raise ValueError("expected a mapping with 'method', 'dim', 'config', 'contract'")
         contract = FeatureContract.from_dict(meta["contract"])
+        config = methods.get(meta["method"]).Config.stored(meta["config"])
         model = methods.create(meta["method"], dim=int(meta["dim"]), parts=contract.parts,
-                               **meta["config"])
+                               **config)
     except (ValueError, KeyError, TypeError, UnicodeDecodeError, WsvadError) as exc:
         raise WsvadError(f"{meta_path}: unreadable checkpoint metadata ({exc}); restore the "
                          "file written by `wsvad train`, or retrain") from exc
