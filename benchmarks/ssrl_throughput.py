@@ -33,7 +33,8 @@ def batch_of(n: int, t: int, crops: int, dim: int, pdim: int) -> Batch:
     return Batch(torch.randn(2 * n, crops, t, dim, generator=g),
                  torch.tensor([0.0] * n + [1.0] * n),
                  patches={f"{r}x{c}": torch.randn(2 * n, t, r * c, pdim, generator=g).half()
-                          for r, c in GRIDS})
+                          for r, c in GRIDS},
+                 motion_desc=torch.rand(2 * n, t, 208, generator=g))
 
 
 def measure(per_class: int, psr_dim: int | None, finetune: str, steps: int, t: int,
@@ -41,7 +42,7 @@ def measure(per_class: int, psr_dim: int | None, finetune: str, steps: int, t: i
     model = methods.create("ssrl", dim=dim, psr_dim=psr_dim, finetune=finetune,
                            batch_size=per_class)
     batch = batch_of(per_class, t, crops, dim, pdim)
-    batch = Batch(batch.features, batch.label,
+    batch = Batch(batch.features, batch.label, motion_desc=batch.motion_desc,
                   patches={k: v.float() for k, v in batch.patches.items()})
     model(batch)                                    # builds the patch branches
     model.begin_stage(len(GRIDS) + 1)
