@@ -241,7 +241,7 @@ def test_detect_names_the_class_of_each_alert(tmp_path):
     import json
 
     from wsvad.detect.job import detect
-    res = scene_run(tmp_path, "gig", 2.0, backbone="effnet-lite0", maps=True)
+    res = scene_run(tmp_path, "gig", 2.0, maps=True)      # the default backbone: + flow cells
     names = load_checkpoint(tmp_path / "run" / "model")[0].class_names()
     assert len(names) >= 2 and "confusion" in res.metrics
     video = next((tmp_path / "scenes" / "videos").glob("test_*.mp4"))
