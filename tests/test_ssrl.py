@@ -112,8 +112,9 @@ def test_heatmap_is_the_column_sum_of_the_attention_averaged_over_scales(monkeyp
 
 def test_each_patch_gets_the_motion_cells_under_it():
     """patch_motion: a patch of the 2×3 grid is its feature + the mean of the 4×4 flow cells it
-    overlaps (row-major, as the patches); the parts are weighted to the same expected norm."""
-    m = methods.create("ssrl", dim=16, scales="2x3").eval()
+    overlaps (row-major, as the patches)."""
+    m = methods.create("ssrl", dim=16, scales="2x3", patch_motion=True).eval()
+    assert m.needs == ("features", "patches", "motion_desc")
     b = _batch(grids=((2, 3),))
     b.motion_desc = torch.zeros(4, 6, 208)
     b.motion_desc[..., 15 * 12 + 11] = 1.0          # cell (3, 3), bottom right: last bin
@@ -122,7 +123,7 @@ def test_each_patch_gets_the_motion_cells_under_it():
     torch.testing.assert_close(x[..., :8], b.patches["2x3"])
     # 4 columns → 3: the last patch column pools cells 2–3; 4 rows → 2: rows 2–3
     assert x[0, 0, 5, -1].item() == pytest.approx(0.25) and x[..., :5, 8:].abs().sum() == 0
-    off = methods.create("ssrl", dim=16, scales="2x3", patch_motion=False)
+    off = methods.create("ssrl", dim=16, scales="2x3")               # the default: paper's
     assert off.needs == ("features", "patches") and off._with_motion(b, "2x3", x) is x
 
 
