@@ -202,7 +202,8 @@ def test_gig_sees_anomalies_that_only_move(tmp_path):
     auc = {}
     for motion in (True, False):
         # k = 1 of the 3×3 positions: the moving spot is one position, as k = 5 is of 7×7
-        res = train(spec, "gig", tmp_path / f"run{motion}", {"iterations": 1500, "lr": 0.05,
+        steps = 1500 if motion else 300         # the control is at chance at any length
+        res = train(spec, "gig", tmp_path / f"run{motion}", {"iterations": steps, "lr": 0.05,
                                                               "k": 1, "motion": motion},
                     seed=0, val_every=50, patience=None, progress=False)
         auc[motion] = res.metrics["frame_auc"]
