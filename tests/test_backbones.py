@@ -61,6 +61,29 @@ def test_motion_static_scene_is_zero_and_translation_is_measured():
     assert desc[204 + 1] == pytest.approx(2 * 160 / 120 / 4, abs=0.15)  # 90th pct. ÷ 4
 
 
+def test_padded_last_snippet_keeps_the_motion_of_its_real_frames():
+    from wsvad.video import iter_snippets
+    base = _texture(120, 200)
+    # 20 frames moving +2 px per frame: one full snippet of 16, then 4 real frames + 12 repeats
+    frames = [base[:, 40 - 2 * i: 160 - 2 * i] for i in range(20)]
+    first, last = list(iter_snippets(iter(frames), 16))
+    enc = MotionEncoder()
+    full, _ = enc.encode(first)
+    padded, desc = enc.encode(last)
+    # the 4 real pairs of the last snippet (15→16 … 18→19) move like the first 15, and the
+    # 12 repeats of frame 19 are not averaged in (they would give 4/16 of it)
+    assert full == pytest.approx(2 * 160 / 120, abs=0.5)
+    assert padded == pytest.approx(full, rel=0.1)
+    alone = MotionEncoder()
+    alone.encode(first)
+    real, real_desc = alone.encode(np.stack(frames[16:]))
+    assert padded == pytest.approx(real, abs=1e-6)
+    np.testing.assert_allclose(desc, real_desc, atol=1e-6)
+    # a clip with no distinct pair at all: zero motion, as before
+    enc.reset()
+    assert enc.encode(np.stack([base[:, :120]] * 5))[0] == 0.0
+
+
 def test_moving_object_boxes_find_a_moving_square():
     from wsvad.backbones.boxes import MovingObjectDetector
     det = MovingObjectDetector(warmup=5)
