@@ -11,6 +11,7 @@ Feature demo (``--features``): the generated feature benchmark, RTFM and MIL ove
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from wsvad.datasets import BenchmarkConfig, make_benchmark
@@ -50,6 +51,10 @@ def run_video_demo(out: str | Path, iterations: int | None = None, seed: int = 1
           f"{cfg.cameras} cameras)")
     videos = make_scene_dataset(out / "scenes", cfg, progress=progress)
     print("2/5 extracting features (EfficientNet-Lite0 + optical-flow motion)")
+    # the store is rebuilt from the scenes just rendered: resuming an earlier demo's store would
+    # keep features made by an older wsvad (a contract error, or stale features)
+    if (out / "store").exists():
+        shutil.rmtree(out / "store")
     rep = extract(out / "scenes" / "videos", out / "store", workers=workers, progress=progress)
     if rep.failed:
         raise RuntimeError(f"feature extraction failed for {sorted(rep.failed)}")
