@@ -12,7 +12,7 @@ dimensions (divisible by 4, as RTFM's relation network needs).
 
 A frame identical to the one before it gives no flow measurement and is skipped: the last,
 partial snippet of a video is padded by repeating its last frame (:mod:`wsvad.video.snippets`),
-and averaging those zero-flow pairs in diluted the snippet's motion — by 12/15 for a 4-frame
+and averaging those zero-flow pairs in diluted the snippet's motion — to 4/16 of it for a 4-frame
 remainder, so the end of every video whose length is not a multiple of 16 looked still (Ped2:
 the last snippet's 99.9th flow percentile 0.06–0.09 against 0.15–0.35 for its neighbours).
 Duplicated frames inside a video (frame-rate conversion) are skipped for the same reason. A
