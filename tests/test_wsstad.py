@@ -136,6 +136,38 @@ def test_each_half_step_moves_only_its_branch():
     assert moved == {"tube", "temporal"}
 
 
+def test_saturated_branches_still_rank_the_tubes_by_their_logits():
+    """A trained branch's logits reach 20–30, where float32 sigmoids are exactly 1.0: the top
+    tube must still be the one the branches rate highest, not the first in instance order."""
+    torch.manual_seed(0)
+    m = WSSTAD(8, WSSTADConfig(pieces=1)).eval()
+    regions = np.array([[k, 0, *([float(k)] * 8)] for k in range(3)], np.float32)
+    tubes = np.array([[k, 0, 0, 10 * k, 0, 10 * k + 5, 5, 0.9] for k in range(3)], float)
+    v = {"features": np.zeros((2, 1, 8), np.float32), "tubes": tubes, "tube_regions": regions}
+    batch = collate([v], [1])
+    for branch in (m.tube, m.temporal):       # logit = 20 + 5 × the instance's mean feature
+        last = branch.scorer.net[-1]
+        with torch.no_grad():
+            branch.relation.qkv.weight.zero_()
+            for layer in branch.scorer.net:
+                if isinstance(layer, torch.nn.Linear):
+                    layer.weight.zero_()
+                    layer.bias.zero_()
+            branch.scorer.net[0].weight[0].fill_(1.0 / 8)     # hidden unit 0 = the value
+            branch.scorer.net[3].weight[0, 0] = 1.0
+            last.weight[0, 0], last.bias[0] = 5.0, 20.0
+    out = m.predict(batch)
+    p32 = out.extras["pt_tube"][0]
+    assert p32.dtype == torch.float32 and p32.tolist() == [1.0, 1.0, 1.0]    # float32 ties
+    # Eq. 9 in float64: the tube branch sees the crops (k), the temporal branch the frames (0)
+    tube = torch.sigmoid(torch.tensor([20.0, 25.0, 30.0], dtype=torch.float64))
+    want = (tube + torch.sigmoid(torch.tensor(20.0, dtype=torch.float64))) / 2
+    torch.testing.assert_close(out.extras["tube_score"][0], want, rtol=0, atol=1e-15)
+    ranked = m.localize(batch, out)[0].tubes
+    assert [t.boxes[0, 1] for t in ranked] == [20.0, 10.0, 0.0]        # tube 2, then 1, then 0
+    assert m.video_score(out).item() == pytest.approx(want[2].item(), abs=1e-15)
+
+
 def test_candidate_bounds_by_hand():
     out = candidate_bounds([[0.05, 0.25, 0.5], []])
     assert out["random_iou@0.2"] == pytest.approx((2 / 3 + 0) / 2)

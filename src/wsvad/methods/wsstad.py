@@ -101,15 +101,19 @@ class RelationModule(nn.Module):
 
 
 class Branch(nn.Module):
-    """Relation module + FC scorer: instances ``[B, N, D]`` → scores ``[B, N]`` in [0, 1]."""
+    """Relation module + FC scorer: instances ``[B, N, D]`` → scores ``[B, N]`` in [0, 1]
+    (:meth:`logits`: the scorer's input to its sigmoid)."""
 
     def __init__(self, dim: int, heads: int, dropout: float):
         super().__init__()
         self.relation = RelationModule(dim, heads)
         self.scorer = SnippetClassifier(dim, (512, 32), dropout)
 
+    def logits(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.scorer.net(self.relation(x, mask)).squeeze(-1)
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.scorer(self.relation(x, mask))
+        return torch.sigmoid(self.logits(x, mask))
 
 
 def _pad(rows: list[np.ndarray], dim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -221,8 +225,10 @@ class WSSTAD(Method):
         if branch == "temporal":
             return {"pv_videolet": self.temporal(inp["x"], inp["vmask"]),
                     "pt_videolet": other(self.tube, inp["x"], inp["vmask"])}
-        return {"pt_tube": self.tube(inp["region"], inp["tube_mask"]),
-                "pv_tube": other(self.temporal, inp["image"], inp["tube_mask"])}
+        lt = self.tube.logits(inp["region"], inp["tube_mask"])
+        lv = other(self.temporal.logits, inp["image"], inp["tube_mask"])
+        return {"pt_tube": torch.sigmoid(lt), "pv_tube": torch.sigmoid(lv),
+                "tube_logits": torch.stack([lt, lv], -1)}
 
     def forward(self, batch: Batch) -> Output:
         inp = self._inputs(batch)
@@ -243,7 +249,11 @@ class WSSTAD(Method):
                 ) -> Output:
         """Eq. 9 and the frame scores from the four branch passes ``branches``."""
         e = {**branches, **{k: inp[k] for k in ("tube_mask", "tube_id", "tube_span")}}
-        e["tube_score"] = (e["pt_tube"] + e["pv_tube"]) / 2                # Eq. 9
+        if "tube_logits" in e:     # Eq. 9 in float64 from the logits, ties by their sum
+            lg = e.pop("tube_logits").double()                      # (see ranked_tubes)
+            e["tube_score"], e["tube_rank"] = torch.sigmoid(lg).mean(-1), lg.sum(-1)
+        else:
+            e["tube_score"] = (e["pt_tube"] + e["pv_tube"]) / 2            # Eq. 9
         if self.cfg.frame_scores == "tubes" and not self.training:
             scores = tube_frame_scores(e["tube_score"], e["tube_mask"], e["tube_span"],
                                        inp["x"].shape[1])
@@ -330,15 +340,22 @@ def tube_frame_scores(score: torch.Tensor, mask: torch.Tensor, span: torch.Tenso
 def ranked_tubes(batch: Batch, e: dict[str, torch.Tensor]) -> list[Localization] | None:
     """Per video, the tube instances of ``e`` (``tube_score``, ``tube_mask``, ``tube_id``,
     ``tube_span``) as :class:`Tube` tracks, best first; the whole-frame instance of a video
-    without tubes is a tube without boxes."""
+    without tubes is a tube without boxes.
+
+    The order is ``tube_score``, ties broken by ``tube_rank`` when ``e`` has it. WSSTAD computes
+    Eq. 9 in float64 from its branches' logits and ranks ties by their sum: a trained branch's
+    logits reach 20–30, where float32 sigmoids are exactly 1.0, and float32 Eq. 9 tied most
+    tubes of an abnormal video — the "top" tube was whichever the instance order put first
+    (the plaza scenes: 8 of 10 abnormal test videos)."""
     if batch.tubes is None:
         return None
     out = []
     for i, rows in enumerate(batch.tubes):
         rows = np.asarray(rows, np.float64)
         score, mask = e["tube_score"][i].numpy(), e["tube_mask"][i].numpy()
+        tie = e["tube_rank"][i].numpy() if "tube_rank" in e else np.zeros_like(score)
         tubes = []
-        for j in np.argsort(-score, kind="stable"):
+        for j in np.lexsort((-tie, -score)):
             k = int(e["tube_id"][i, j])
             if not mask[j]:
                 continue
