@@ -92,7 +92,13 @@ class ImplicitClassActivation(nn.Module):
 
 class SnippetClassifier(nn.Module):
     """FC D → 512 → 128 → 1 with ReLU + dropout after the hidden layers, sigmoid output
-    (RTFM Sec. 4.2). ``[..., D]`` → ``[...]`` scores in [0, 1]."""
+    (RTFM Sec. 4.2). ``[..., D]`` → ``[...]`` scores in [0, 1].
+
+    Outside training the sigmoid is taken in float64: trained RTFM heads reach logits of
+    17–190, and every logit above ~17 is exactly 1.0 as a float32 probability — on Ped2 a
+    fifth of the test snippets tied at 1.0, normal and abnormal alike, which costs frame AUC
+    for no reason of the model's (float64 keeps them apart up to a logit of ~37). Training
+    keeps float32 (the losses clamp at 1e-7 anyway)."""
 
     def __init__(self, dim: int, hidden: tuple[int, ...] = (512, 128), dropout: float = 0.7):
         super().__init__()
@@ -105,7 +111,8 @@ class SnippetClassifier(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.net(x)).squeeze(-1)
+        z = self.net(x).squeeze(-1)
+        return torch.sigmoid(z if self.training else z.double())
 
 
 def xavier_init(module: nn.Module) -> None:

@@ -113,7 +113,8 @@ class Branch(nn.Module):
         return self.scorer.net(self.relation(x, mask)).squeeze(-1)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.logits(x, mask))
+        z = self.logits(x, mask)
+        return torch.sigmoid(z if self.training else z.double())   # as SnippetClassifier
 
 
 def _pad(rows: list[np.ndarray], dim: int) -> tuple[torch.Tensor, torch.Tensor]:
