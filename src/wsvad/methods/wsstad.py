@@ -345,9 +345,9 @@ def ranked_tubes(batch: Batch, e: dict[str, torch.Tensor]) -> list[Localization]
 
     The order is ``tube_score``, ties broken by ``tube_rank`` when ``e`` has it. WSSTAD computes
     Eq. 9 in float64 from its branches' logits and ranks ties by their sum: a trained branch's
-    logits reach 20–30, where float32 sigmoids are exactly 1.0, and float32 Eq. 9 tied most
-    tubes of an abnormal video — the "top" tube was whichever the instance order put first
-    (the plaza scenes: 8 of 10 abnormal test videos)."""
+    logits reach 20–30, where float32 sigmoids are exactly 1.0, and float32 Eq. 9 tied the
+    top tubes of some videos — the "top" tube was whichever the instance order put first (the
+    plaza scenes, 3 seeds: 1–3 of the 10 abnormal test videos, up to 14 tubes tied at 1.0)."""
     if batch.tubes is None:
         return None
     out = []
