@@ -94,6 +94,21 @@ def test_relation_module_with_one_instance_adds_its_value_projection():
     torch.testing.assert_close(out[:, :1], want)
 
 
+def test_without_the_relation_module_an_instance_is_scored_on_its_own():
+    """Table 4's "w/o RMM": an instance's logit is the FC scorer of its feature alone — other
+    instances of the video do not move it; with the module (the default) they do."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 8)
+    crowd = torch.cat([x[:, :1], 10 * torch.randn(1, 2, 8)], 1)   # same first instance
+    full = torch.ones(1, 3, dtype=torch.bool)
+    for relation, moves in ((False, False), (True, True)):
+        m = WSSTAD(8, WSSTADConfig(relation=relation, heads=2)).eval()
+        a, b = m.tube.logits(x, full)[0, 0], m.tube.logits(crowd, full)[0, 0]
+        assert (not torch.isclose(a, b)) == moves
+        if not relation:
+            assert m.tube.relation is None and m.temporal.relation is None
+            torch.testing.assert_close(a, m.tube.scorer.net(x[0, :1])[0, 0])
+
 def test_mutually_guided_losses_by_hand():
     m = WSSTAD(8, WSSTADConfig())
     label = torch.tensor([0.0, 1.0])

@@ -20,7 +20,9 @@ the tube branch as a tube gives the confidence) plus the cross-entropy of the ma
 p_t(T_m^{a,r}) + p_t(T_m^{n,r}))`` (Eq. 4; the image-level feature of the abnormal max tube fed
 to the temporal branch) plus the cross-entropy of the max tubes. Adam, lr 5e-4; 30 + 30 bags
 (Sect. 5.1); the i-th abnormal bag is paired with the i-th normal one. Switches for the paper's
-Table 3: ``guidance`` (false: confidence 1, the plain ranking loss) and ``ce``.
+Table 3: ``guidance`` (false: confidence 1, the plain ranking loss) and ``ce``; for its Table 4,
+``relation`` (false: no relationship-modelling module, "w/o RMM" — each instance is scored on
+its own feature).
 
 Inference (Sect. 3.4, Eq. 9): every tube is cut into ``pieces`` hypothetical sub-tubes; each is
 scored ``(p_t(T_i^r) + p_v(T_i^g)) / 2``; the top one is the predicted tube, its score the
@@ -65,6 +67,8 @@ class WSSTADConfig(MethodConfig):
     pieces: int = 2               # M hypothetical sub-tubes per tube at inference (Eq. 9)
     guidance: bool = True         # mutual guidance (Eq. 4–5); false: the plain ranking loss
     ce: bool = True               # the cross-entropy of Eq. 7
+    relation: bool = True         # the relationship-modelling module (Eq. 1–3); false: Table 4's
+                                  # "w/o RMM", the FC scorer on each instance alone
     frame_scores: str = "videolets"   # "videolets" (Table 8) | "tubes" (named deviation)
     iterations: int = 1000
 
@@ -104,13 +108,15 @@ class Branch(nn.Module):
     """Relation module + FC scorer: instances ``[B, N, D]`` → scores ``[B, N]`` in [0, 1]
     (:meth:`logits`: the scorer's input to its sigmoid)."""
 
-    def __init__(self, dim: int, heads: int, dropout: float):
+    def __init__(self, dim: int, heads: int, dropout: float, relation: bool = True):
         super().__init__()
-        self.relation = RelationModule(dim, heads)
+        self.relation = RelationModule(dim, heads) if relation else None
         self.scorer = SnippetClassifier(dim, (512, 32), dropout)
 
     def logits(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.scorer.net(self.relation(x, mask)).squeeze(-1)
+        if self.relation is not None:
+            x = self.relation(x, mask)
+        return self.scorer.net(x).squeeze(-1)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         z = self.logits(x, mask)
@@ -154,8 +160,8 @@ class WSSTAD(Method):
 
     def __init__(self, dim: int, cfg: WSSTADConfig, parts: tuple[tuple[str, int], ...] = ()):
         super().__init__(dim, cfg, parts)
-        self.tube = Branch(dim, cfg.heads, cfg.dropout)
-        self.temporal = Branch(dim, cfg.heads, cfg.dropout)
+        self.tube = Branch(dim, cfg.heads, cfg.dropout, cfg.relation)
+        self.temporal = Branch(dim, cfg.heads, cfg.dropout, cfg.relation)
         self.region_norm = InputNorm(dim, cfg.input_norm)
 
     @torch.no_grad()
