@@ -13,7 +13,7 @@ from wsvad.backbones.video_encoder import VideoEncoder
 from wsvad.contract import FeatureContract, StreamSpec
 from wsvad.data import collate
 from wsvad.data.instances import tube_instances
-from wsvad.errors import ConfigError, DataError
+from wsvad.errors import ConfigError, ContractMismatch, DataError
 from wsvad.evaluation.spatial import candidate_bounds
 from wsvad.features.store import EncodedVideo, FeatureStoreWriter
 from wsvad.methods import Output
@@ -52,9 +52,37 @@ def test_extracted_tube_follows_the_object_and_its_crop_features_are_the_extract
     clip = np.stack([f for f, _ in __import__("wsvad.video.decode", fromlist=["x"])
                      .iter_frames(tmp_path / "sq.mp4")][16 * s:16 * s + 16])
     x1, y1, x2, y2 = crop_window(first[first[:, 2] == s], 96, 64)
-    want = enc.region_features([clip[:, y1:y2, x1:x2]])[0]
+    want = enc.region_features([clip[:, y1:y2, x1:x2]], 64)[0]
     got = regions[(regions[:, 0] == 0) & (regions[:, 1] == s), 2:][0]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_crop_flow_is_in_whole_frame_units_whatever_the_crop_size():
+    """A textured 20×20 square moving 2 px a frame in a 192×128 frame: the whole-frame flow is
+    measured at short side 160, i.e. 2 × 160 / 128 = 2.5 units a frame. Crops of short side 30,
+    70 and 128 px are each resized to 64 px for DIS; their descriptors' top flow percentile
+    (stored ÷ 4) must read 2.5 for all three — in the crops' own pixels it read 4.3, 1.8, 1.0."""
+    rng = np.random.default_rng(0)
+    tex = rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)
+    clip = np.full((17, 128, 192, 3), 90, np.uint8)
+    for f in range(17):
+        clip[f, 50:70, 60 + 2 * f:80 + 2 * f] = tex
+    enc = VideoEncoder("motion")
+    for y1, y2, x1, x2 in ((45, 75, 55, 110), (30, 100, 40, 130), (0, 128, 0, 192)):
+        top = enc.region_features([clip[:, y1:y2, x1:x2]], frame_short_side=128)[0, -1] * 4
+        assert abs(top - 2.5) < 0.15, (y2 - y1, top)
+    # stores made before record no method for tube_regions: read as the old crop-pixel units,
+    # and a model made on one kind refuses the other
+    old = StreamSpec.from_dict({"name": "tube_regions", "shape": None})
+    assert old.method == "crop-px"
+    assert enc.contract().stream("tube_regions") is None
+    new = VideoEncoder("motion", tubes=True).contract()
+    assert new.stream("tube_regions").method == "frame-px"
+    legacy = FeatureContract.from_dict({**new.to_dict(), "streams": [
+        s.to_dict() | ({"method": None} if s.name == "tube_regions" else {})
+        for s in new.streams]})
+    with pytest.raises(ContractMismatch, match="tube_regions.*crop-px"):
+        legacy.check_compatible(new, "run", "data")
 
 
 def test_build_tubes_rows_and_limit_by_hand():

@@ -16,6 +16,11 @@ from wsvad.errors import ContractMismatch
 # Fields that must agree for a model to be valid on some features. fps, stride and the weights
 # hash matter too, but only when both sides know them (published releases do not record them).
 _STRICT = ("dim", "crops")
+# streams whose making changed without a recorded method: a stored spec without one was made the
+# old way (``tube_regions``: crop flow measured in the pixels of the crop resized to 64 px, before
+# it was put into the whole-frame flow's units — :mod:`wsvad.backbones.tube_regions`)
+_LEGACY_METHOD = {"tube_regions": "crop-px"}
+TUBE_REGIONS_METHOD = "frame-px"
 _WHEN_KNOWN = ("backbone", "weights_hash", "clip_frames", "stride", "fps", "view",
                "sampled_frames")
 
@@ -70,8 +75,10 @@ class StreamSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any] | str) -> StreamSpec:
         if isinstance(d, str):  # stores written before streams were described
-            return cls(d, None if d in ROW_STREAMS else ())
+            return cls(d, None if d in ROW_STREAMS else (), method=_LEGACY_METHOD.get(d))
         d = dict(d)
+        if d.get("method") is None and d.get("name") in _LEGACY_METHOD:
+            d["method"] = _LEGACY_METHOD[d["name"]]
         for key in ("shape", "grid"):
             if d.get(key) is not None:
                 d[key] = tuple(int(x) for x in d[key])

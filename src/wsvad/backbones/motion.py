@@ -77,8 +77,10 @@ class MotionEncoder:
         return cv2.resize(g, (max(1, round(w * s)), max(1, round(h * s))),
                           interpolation=cv2.INTER_AREA)
 
-    def encode(self, clip: np.ndarray) -> tuple[float, np.ndarray]:
-        """``clip [L, H, W, 3]`` → ``(intensity, descriptor [dim])``."""
+    def encode(self, clip: np.ndarray, pixel_scale: float = 1.0) -> tuple[float, np.ndarray]:
+        """``clip [L, H, W, 3]`` → ``(intensity, descriptor [dim])``. ``pixel_scale`` converts
+        the flow measured at short side ``size`` into other units before it is described (the
+        magnitude bins' edges stay in those units); 1 keeps the pixels at ``size``."""
         cfg = self.cfg
         mags, descs = [], []
         for frame in clip:
@@ -87,6 +89,8 @@ class MotionEncoder:
                     and not np.array_equal(self.prev, g):
                 f = self.flow.calc(self.prev, g, None)
                 mag, ang = cv2.cartToPolar(f[..., 0], f[..., 1])
+                if pixel_scale != 1.0:
+                    mag *= pixel_scale
                 mags.append(float(mag.mean()))
                 descs.append(self._descriptor(mag, ang))
             self.prev = g

@@ -15,7 +15,13 @@ Two row streams per video:
   whole-frame stream samples 4 frames at 160-px flow) the appearance part comes from the
   snippet's middle frame of the crop and the motion part is the DIS-flow descriptor of the
   cropped clip at short side 64 px: ~45 ms of EfficientNet per crop instead of ~180, and a
-  sixth of the flow cost.
+  sixth of the flow cost. That flow is converted into the whole-frame flow's units (pixels of
+  the frame at the motion backbone's short side; the stream's contract method ``frame-px``), so
+  crops of any size compare: stores made before measured it in the resized crop's own pixels
+  (``crop-px``), where a 16-px crop's motion read 4× — the fastest-moving tube was often a
+  small, distant one (the training-free ``tube_motion`` found the anomaly's tube in 1 of Ped2's
+  6 abnormal test videos and 3 of the plaza's 10; with the flow in frame units 2 and 7 — the
+  plaza's upper bound).
 
 Image-level tube features (the whole frame over the tube's span) need no extra pass: they are
 the ``features`` stream averaged over the tube's snippets (:mod:`wsvad.data.instances`).
@@ -114,7 +120,7 @@ def tube_streams(encoder: VideoEncoder, path: str | Path, boxes: np.ndarray,
             for k in ids:
                 x1, y1, x2, y2 = crop_window(rows[rows[:, 0] == k], clip.shape[2], clip.shape[1])
                 crops.append(clip[:, y1:y2, x1:x2])
-            feats = encoder.region_features(crops)                       # [n, D]
+            feats = encoder.region_features(crops, min(clip.shape[1:3]))  # [n, D]
             regions.append(np.column_stack([ids, np.full(len(ids), s), feats]))
     region_rows = np.concatenate(regions).astype(np.float32) if regions else \
         np.zeros((0, 2 + dim), np.float32)

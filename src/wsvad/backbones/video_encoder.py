@@ -54,7 +54,7 @@ from wsvad.backbones.clip_nets import CLIP_NETS, ClipNetEncoder
 from wsvad.backbones.effnet_lite import MEAN, STD, load_effnet_lite0, packaged_weights
 from wsvad.backbones.motion import MotionConfig, MotionEncoder
 from wsvad.backbones.tube_regions import tube_streams
-from wsvad.contract import FeatureContract, StreamSpec, patch_stream
+from wsvad.contract import TUBE_REGIONS_METHOD, FeatureContract, StreamSpec, patch_stream
 from wsvad.errors import ConfigError, DataError
 from wsvad.runtime import fast_cpu_math
 from wsvad.video.decode import iter_frames, probe
@@ -180,7 +180,8 @@ class VideoEncoder:
         if self.boxes:
             streams.append(StreamSpec("boxes", None, method=self.detector))
         if self.tubes:
-            streams += [StreamSpec("tubes", None), StreamSpec("tube_regions", None)]
+            streams += [StreamSpec("tubes", None),
+                        StreamSpec("tube_regions", None, method=TUBE_REGIONS_METHOD)]
         return FeatureContract(dim=d, crops=c, backbone=self.backbone,
                                weights_hash=self.weights_hash, clip_frames=self.snippet_frames,
                                stride=self.stride, fps=self.fps,
@@ -264,12 +265,18 @@ class VideoEncoder:
         raise DataError(f"no detections for video '{name}' in {self.detections} (expected "
                         f"{name}.csv or {name}.json)")
 
-    def region_features(self, crops: list[np.ndarray], frames: int = 1,
+    def region_features(self, crops: list[np.ndarray], frame_short_side: int, frames: int = 1,
                         motion_size: int = 64) -> np.ndarray:
-        """``[n, D]`` features of cropped clips (``[L, h, w, 3]`` each, any size), laid out as
-        the ``features`` stream (one view): the appearance of ``frames`` evenly spaced frames of
-        each crop resized to the input size, the DIS-flow descriptor of the cropped clip at
-        short side ``motion_size``, or the 3-D network on the crop (its crops averaged)."""
+        """``[n, D]`` features of cropped clips (``[L, h, w, 3]`` each, any size) of frames whose
+        short side is ``frame_short_side`` pixels, laid out as the ``features`` stream (one
+        view): the appearance of ``frames`` evenly spaced frames of each crop resized to the
+        input size, the DIS-flow descriptor of the cropped clip computed at short side
+        ``motion_size``, or the 3-D network on the crop (its crops averaged).
+
+        The crop's flow is put into the units of the whole-frame ``motion_desc`` (pixels of the
+        frame resized to the motion backbone's short side): a crop resized to ``motion_size``
+        measures motion in its own pixels, so a 16-px crop's flow would read 4× and a 128-px
+        crop's half — a distant walker would outpace a near cyclist."""
         parts = []
         if self.appearance:
             idx = np.linspace(0, self.snippet_frames - 1, frames + 2)[1:-1].round().astype(int)
@@ -286,7 +293,10 @@ class VideoEncoder:
                                                for c in crops]).mean(1))
         if self.motion:
             cfg = replace(self.motion_cfg, size=motion_size)
-            parts.append(np.stack([MotionEncoder(cfg).encode(c)[1] for c in crops]))
+            unit = self.motion_cfg.size / frame_short_side          # frame flow px per px
+            parts.append(np.stack([
+                MotionEncoder(cfg).encode(c, pixel_scale=unit * min(c.shape[1:3]) / motion_size)[1]
+                for c in crops]))
         return np.concatenate(parts, axis=-1).astype(np.float32)
 
     def session(self, batch_snippets: int | None = None) -> EncodingSession:
