@@ -11,8 +11,9 @@ learned method that does worse than its own input is visible at once.
   premise (abnormal snippets have larger feature magnitude) taken literally, without learning.
 * ``tube_motion`` — the training-free answer to *which tube*: each tube instance (the same
   sub-tubes as ``wsstad``) scored by the 99.9th flow-magnitude percentile of its crops (the last
-  column of the ``tube_regions`` features, whose motion part comes last); the top one is the
-  predicted tube, a snippet's score is the highest of the instances over it.
+  column of the ``tube_regions`` features, whose motion part comes last; in the whole-frame
+  flow's units, so crops of any size compare); the top one is the predicted tube, a snippet's
+  score is the highest of the instances over it.
 
 Rank normalisation: a score is the fraction of training snippets (fitting split, both labels)
 whose statistic is at or below the snippet's, interpolated between the 1001 stored quantiles —
