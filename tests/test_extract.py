@@ -73,7 +73,8 @@ def test_store_with_other_contract_is_refused(ped2_store, tmp_path, capsys):
     shutil.copytree(ped2_store / "store", store)
     assert main(["extract", str(ped2_store / "in"), "--out", str(store),
                  "--backbone", "motion"]) == 2
-    assert "dim: existing store" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "dim: existing store" in err and "Extract into a new folder (--out)" in err
 
 
 def test_store_is_a_dataset_and_trains(ped2_store, tmp_path):

@@ -15,7 +15,7 @@ import numpy as np
 
 from wsvad.backbones.video_encoder import EncodedVideo
 from wsvad.contract import FeatureContract
-from wsvad.errors import WsvadError
+from wsvad.errors import ContractMismatch, WsvadError
 from wsvad.fileio import atomic_write, write_json
 
 
@@ -32,7 +32,14 @@ class FeatureStoreWriter:
         self.stored = contract
         if existing.is_file():
             old = FeatureContract.from_dict(json.loads(existing.read_text()))
-            old.check_compatible(contract, f"existing store {self.root}", "this extraction")
+            try:
+                old.check_compatible(contract, f"existing store {self.root}", "this extraction")
+            except ContractMismatch as exc:   # its advice is for runs; a store needs a new --out
+                problems = str(exc).split("\n")[1:-1]
+                raise ContractMismatch(
+                    f"store {self.root} was made differently from this extraction:\n"
+                    + "\n".join(problems) + "\nExtract into a new folder (--out), or delete the "
+                    "store first; a store holds features made one way only.") from None
             lost = sorted(set(old.stream_names) - set(contract.stream_names))
             if lost:
                 raise WsvadError(f"store {self.root} holds streams {', '.join(lost)} that this "
