@@ -272,8 +272,8 @@ def test_wsstad_learns_which_tube_when_and_where(tmp_path):
     m = res.metrics
     assert m["tube_video_auc"] > 0.95, m
     assert m["frame_auc"] > 0.85, m
-    # pieces = 2: the right half-tube covers half the ground-truth frames exactly → S_loc 0.5
-    assert m["iou@0.3"] > 0.9 and m["upper_mean_iou"] == pytest.approx(0.5), m
+    # whole tubes (pieces = 1): the odd object's tube is its ground truth exactly → S_loc 1
+    assert m["iou@0.3"] > 0.9 and m["upper_mean_iou"] == pytest.approx(1.0), m
     assert m["random_iou@0.3"] < 0.4 and m["mean_iou"] > 1.5 * m["random_mean_iou"], m
     assert m["tube_false_alarm_rate"] < 0.5, m
 
