@@ -24,9 +24,9 @@ Table 3: ``guidance`` (false: confidence 1, the plain ranking loss) and ``ce``; 
 ``relation`` (false: no relationship-modelling module, "w/o RMM" — each instance is scored on
 its own feature). On short clips (Ped2, the plaza scenes: 10–12 snippets a video) the module
 lets every instance see its video and the branches learn to classify videos — near-flat scores
-within a video — and ``relation=false`` is better in VAUC, IoU and frame AUC and 2–5× faster
-(README, 3 seeds); the default stays the paper's, whose Table 4 measured the module helping on
-long videos.
+within a video — and ``relation=false`` is better in IoU and frame AUC (VAUC too on Ped2) and
+3–4× faster (README, 3 seeds); the default stays the paper's, whose Table 4 measured the module
+helping on long videos.
 
 Inference (Sect. 3.4, Eq. 9): every tube is cut into ``pieces`` (M) hypothetical sub-tubes;
 each is scored ``(p_t(T_i^r) + p_v(T_i^g)) / 2``; the top one is the predicted tube, its score
