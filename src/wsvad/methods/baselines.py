@@ -168,8 +168,8 @@ class TubeMotion(Baseline):
         >>> m = TubeMotion(2, BaselineConfig())
         >>> v = {"features": np.zeros((4, 1, 2)), "tubes": np.zeros((0, 8)),
         ...      "tube_regions": np.array([[0, 0, 0, 1.], [0, 1, 0, 3.], [1, 2, 0, 9.]])}
-        >>> m.statistic(collate([v])).tolist()      # tube 0 in halves (1, 3); tube 1: 9
-        [[1.0, 3.0, 9.0, 0.0]]
+        >>> m.statistic(collate([v])).tolist()      # tube 0 whole: mean(1, 3); tube 1: 9
+        [[2.0, 2.0, 9.0, 0.0]]
     """
 
     name, needs = "tube_motion", ("features", "tubes", "tube_regions")
