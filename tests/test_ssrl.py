@@ -66,8 +66,17 @@ def test_stage_one_is_rtfm_on_the_clip_features_and_patches_are_ignored():
                   patches={k: v + 5 for k, v in batch.patches.items()})
     torch.testing.assert_close(m.predict(batch).scores, m.predict(other).scores)
     assert m.localize(batch, m.predict(batch)) is None      # nothing spatial in stage 1
+    stage1 = m.predict(batch).scores
     m.begin_stage(2)
+    # the new scale enters through γ = 0: stage 2 starts as exactly stage 1's model
+    torch.testing.assert_close(m.predict(batch).scores, stage1)
+    assert m.gate["2x3"].requires_grad and not m.gate["3x5"].requires_grad
+    with torch.no_grad():
+        m.gate["2x3"].fill_(1.0)                             # γ = 1: the paper's plain sum
     assert not torch.allclose(m.predict(batch).scores, m.predict(other).scores)
+    legacy = methods.create("ssrl", dim=16, scales="2x3", scale_gate=False)
+    legacy(batch)
+    assert legacy.gate is None                               # runs saved before the gate
 
 
 def test_branch_stages_train_only_the_new_scale_and_keep_frozen_batchnorm():
@@ -76,7 +85,7 @@ def test_branch_stages_train_only_the_new_scale_and_keep_frozen_batchnorm():
     m.begin_stage(3)
     trainable = {n.split(".")[0] + "." + n.split(".")[1] for n, p in m.named_parameters()
                  if p.requires_grad}
-    assert trainable == {"psr.3x5", "mpa.3x5"}
+    assert trainable == {"psr.3x5", "mpa.3x5", "gate.3x5"}
     m.train()
     assert not m.temporal.pyramid[0][2].training             # frozen VTR BatchNorm
     assert m.mpa["3x5"].conv[2].training                     # the new branch's BatchNorm

@@ -58,7 +58,17 @@ Deviations, each named:
   paper's softmax (Eq. 1); we share RTFM's block, so M is that block's matrix;
 * ``psr_dim`` (off by default) — a linear projection of the patch features to ``psr_dim``
   before PSR, so PSR and MPA run at that width: at the paper's width a Ped2 step (8 videos)
-  takes 4.9 s on 2 CPU cores, at ``psr_dim=256`` 0.53 s; the measurements in the README use 256.
+  takes 4.9 s on 2 CPU cores, at ``psr_dim=256`` 0.53 s; the measurements in the README use 256;
+* ``scale_gate`` (default on) — each scale's MPA output is multiplied by a learned scalar γ_r
+  that starts at 0 before it joins the clip feature (the ReZero initialisation), so stage s
+  starts as exactly the stage s − 1 model it loads and the new scale grows in. For γ_r > 0,
+  γ_r·ReLU(FC(·)) = ReLU(γ_r·FC(·)): the paper's sum, parameterised differently; γ_r < 0 (which
+  training may reach) subtracts the scale, which the plain sum cannot. Why: in training mode a
+  freshly initialised branch adds 0.36–0.45 rms per dimension (BatchNorm'd, Xavier FC, ReLU) to
+  clip features standardised to 0.05 rms on a normal Ped2 video, so the first steps of stage 2
+  fed the frozen VTR and classifier an input 7–9× off what they were trained on, and the stages
+  (chosen blind on Ped2's 1–2 validation videos) kept what followed. ``scale_gate=false`` is the
+  plain sum (README: Ped2 numbers with and without).
 
 Parameters (``wsvad info --method ssrl``, I3D 2048-d, 10 crops):
 166.8M with the paper's stride 2, 192.0M with the official stride 1 — paper Table 6 gives 191M,
@@ -94,12 +104,14 @@ class SSRLConfig(RTFMConfig):
     psr_dim: int | None = None      # None: PSR at the patch width (paper); N: project to N first
     heatmap: str = "attention"      # where: "attention" (paper Sect. 4.5) | "deviation"
     patch_motion: bool = False      # True: each patch + the flow cells under it (docstring)
+    scale_gate: bool = True         # each scale's MPA output × a learned γ_r, initialised to 0
     weight_decay: float | None = 5e-4   # type: ignore[assignment]  # paper Sect. 4.2
 
     RANGES = {**RTFMConfig.RANGES, "mpa_stride": (1, 2, True, True),
               "psr_dim": (4, None, True, False)}
     CHOICES = {**RTFMConfig.CHOICES, "finetune": ("branch", "patches", "all"),
                "heatmap": ("attention", "deviation")}
+    SINCE = {"scale_gate": False}   # runs saved before the gate added MPA's output ungated
 
     @property
     def grids(self) -> list[tuple[int, int]]:
@@ -193,6 +205,9 @@ class SSRL(RTFM):
         self.mpa = nn.ModuleDict({n: PatchAggregation(g, width, self.dim, cfg.mpa_stride)
                                   for n, g in zip(names, self.grids, strict=True)})
         self.patch_norm = nn.ModuleDict({n: InputNorm(dp, cfg.input_norm) for n in names})
+        # γ_r = 0: a scale enters the model as nothing and grows in (the docstring says why)
+        self.gate = nn.ParameterDict({n: nn.Parameter(torch.zeros(())) for n in names}) \
+            if cfg.scale_gate else None
         for module in (self.psr, self.mpa, self.project):
             if module is not None:
                 xavier_init(module)
@@ -230,6 +245,8 @@ class SSRL(RTFM):
                            self.project[name] if self.project is not None else None):
                 for p in (module.parameters() if module is not None else ()):
                     p.requires_grad_(True)
+            if self.gate is not None:
+                self.gate[name].requires_grad_(True)
 
     def train(self, mode: bool = True):
         """Frozen parts stay in eval mode (their BatchNorm statistics do not drift)."""
@@ -283,12 +300,14 @@ class SSRL(RTFM):
         return self.psr[name](x, return_map=True)
 
     def inputs(self, batch: Batch) -> torch.Tensor:
-        """Clip features ``[B, C, T, D]`` plus φ'_t = Σ_r MPA_r(PSR_r(χ_t^r)) on every crop."""
+        """Clip features ``[B, C, T, D]`` plus φ'_t = Σ_r γ_r·MPA_r(PSR_r(χ_t^r)) on every crop
+        (γ_r = 1 without ``scale_gate``: the paper's sum)."""
         x = super().inputs(batch)
         b, _, t, d = x.shape
         for name in self.active_scales():
             enhanced, _ = self._relate(batch, name)
-            x = x + self.mpa[name](enhanced).view(b, 1, t, d)
+            phi = self.mpa[name](enhanced).view(b, 1, t, d)
+            x = x + (phi if self.gate is None else self.gate[name] * phi)
         return x
 
     @torch.no_grad()
