@@ -59,7 +59,7 @@ def _batch(b=4, t=6, d=16, dp=8, grids=GRIDS):
 
 
 def test_stage_one_is_rtfm_on_the_clip_features_and_patches_are_ignored():
-    m = methods.create("ssrl", dim=16, scales="2x3,3x5").eval()
+    m = methods.create("ssrl", dim=16, scales="2x3,3x5", scale_gate=True).eval()
     m.begin_stage(1)
     batch = _batch()
     other = Batch(batch.features, batch.label, motion_desc=batch.motion_desc + 1,
@@ -74,13 +74,15 @@ def test_stage_one_is_rtfm_on_the_clip_features_and_patches_are_ignored():
     with torch.no_grad():
         m.gate["2x3"].fill_(1.0)                             # γ = 1: the paper's plain sum
     assert not torch.allclose(m.predict(batch).scores, m.predict(other).scores)
-    legacy = methods.create("ssrl", dim=16, scales="2x3", scale_gate=False)
-    legacy(batch)
-    assert legacy.gate is None                               # runs saved before the gate
+    plain = methods.create("ssrl", dim=16, scales="2x3,3x5").eval()    # the default: no gate
+    plain(batch)
+    assert plain.gate is None
+    plain.begin_stage(2)
+    assert not torch.allclose(plain.predict(batch).scores, plain.predict(other).scores)
 
 
 def test_branch_stages_train_only_the_new_scale_and_keep_frozen_batchnorm():
-    m = methods.create("ssrl", dim=16, scales="2x3,3x5")
+    m = methods.create("ssrl", dim=16, scales="2x3,3x5", scale_gate=True)
     m(_batch())                                              # builds the patch branches
     m.begin_stage(3)
     trainable = {n.split(".")[0] + "." + n.split(".")[1] for n, p in m.named_parameters()

@@ -59,7 +59,8 @@ Deviations, each named:
 * ``psr_dim`` (off by default) — a linear projection of the patch features to ``psr_dim``
   before PSR, so PSR and MPA run at that width: at the paper's width a Ped2 step (8 videos)
   takes 4.9 s on 2 CPU cores, at ``psr_dim=256`` 0.53 s; the measurements in the README use 256;
-* ``scale_gate`` (default on) — each scale's MPA output is multiplied by a learned scalar γ_r
+* ``scale_gate`` (off by default: the paper's plain sum) — each scale's MPA output is
+  multiplied by a learned scalar γ_r
   that starts at 0 before it joins the clip feature (the ReZero initialisation), so stage s
   starts as exactly the stage s − 1 model it loads and the new scale grows in. For γ_r > 0,
   γ_r·ReLU(FC(·)) = ReLU(γ_r·FC(·)): the paper's sum, parameterised differently; γ_r < 0 (which
@@ -70,7 +71,13 @@ Deviations, each named:
   (chosen blind on Ped2's 1–2 validation videos) kept what followed. ``scale_gate=false`` is the
   plain sum. Measured (Ped2, ``wsvad compare``, 3 seeds, ``psr_dim=256``): frame AUC
   0.913 ± 0.034 with the gate, 0.875 ± 0.018 without; pointing 0.117 against 0.206 (why the
-  gate costs pointing was not measured).
+  gate costs pointing was not measured). Not the default: Adam moves γ_r by about the learning
+  rate per step, so the gate also caps how much a scale can weigh in a short stage (trained
+  |γ_r| 0.02–0.17 on Ped2), and where only the patches carry the anomaly it stops SSRL from
+  learning it (the one-tile tests of ``tests/test_ssrl.py``, clip features pure noise: frame
+  AUC 0.44 staged, 100 steps a stage, and 0.41 all scales at once, 60 steps, with the gate;
+  above 0.7 and 0.8 without) — part of its Ped2 gain may be that it keeps SSRL close to
+  stage 1 (RTFM).
 
 Parameters (``wsvad info --method ssrl``, I3D 2048-d, 10 crops):
 166.8M with the paper's stride 2, 192.0M with the official stride 1 — paper Table 6 gives 191M,
@@ -106,14 +113,13 @@ class SSRLConfig(RTFMConfig):
     psr_dim: int | None = None      # None: PSR at the patch width (paper); N: project to N first
     heatmap: str = "attention"      # where: "attention" (paper Sect. 4.5) | "deviation"
     patch_motion: bool = False      # True: each patch + the flow cells under it (docstring)
-    scale_gate: bool = True         # each scale's MPA output × a learned γ_r, initialised to 0
+    scale_gate: bool = False        # True: each scale's MPA output × a learned γ_r from 0
     weight_decay: float | None = 5e-4   # type: ignore[assignment]  # paper Sect. 4.2
 
     RANGES = {**RTFMConfig.RANGES, "mpa_stride": (1, 2, True, True),
               "psr_dim": (4, None, True, False)}
     CHOICES = {**RTFMConfig.CHOICES, "finetune": ("branch", "patches", "all"),
                "heatmap": ("attention", "deviation")}
-    SINCE = {"scale_gate": False}   # runs saved before the gate added MPA's output ungated
 
     @property
     def grids(self) -> list[tuple[int, int]]:
