@@ -102,6 +102,17 @@ def test_branch_stages_train_only_the_new_scale_and_keep_frozen_batchnorm():
     assert all(p.requires_grad for p in m2.parameters())
 
 
+def test_mpa_init_scales_the_last_fc_of_every_branch():
+    weights = {}
+    for scale in (1.0, 0.01):
+        torch.manual_seed(3)
+        m = methods.create("ssrl", dim=16, scales="2x3,3x5", mpa_init=scale)
+        m(_batch())                                          # builds the patch branches
+        weights[scale] = {n: b.fc[0].weight.detach().clone() for n, b in m.mpa.items()}
+    for name in ("2x3", "3x5"):
+        torch.testing.assert_close(weights[0.01][name], 0.01 * weights[1.0][name])
+
+
 def test_heatmap_is_the_column_sum_of_the_attention_averaged_over_scales(monkeypatch):
     m = methods.create("ssrl", dim=16, scales="2x3,3x5").eval()
     batch = _batch(b=1, t=1)

@@ -71,13 +71,18 @@ Deviations, each named:
   (chosen blind on Ped2's 1–2 validation videos) kept what followed. ``scale_gate=false`` is the
   plain sum. Measured (Ped2, ``wsvad compare``, 3 seeds, ``psr_dim=256``): frame AUC
   0.913 ± 0.034 with the gate, 0.875 ± 0.018 without; pointing 0.117 against 0.206 (why the
-  gate costs pointing was not measured). Not the default: Adam moves γ_r by about the learning
-  rate per step, so the gate also caps how much a scale can weigh in a short stage (trained
-  |γ_r| 0.02–0.17 on Ped2), and where only the patches carry the anomaly it stops SSRL from
-  learning it (the one-tile tests of ``tests/test_ssrl.py``, clip features pure noise: frame
-  AUC 0.44 staged, 100 steps a stage, and 0.41 all scales at once, 60 steps, with the gate;
-  above 0.7 and 0.8 without) — part of its Ped2 gain may be that it keeps SSRL close to
-  stage 1 (RTFM).
+  gate costs pointing was not measured). Not the default: where only the patches carry the
+  anomaly it stops SSRL from learning it (the one-tile tests of ``tests/test_ssrl.py``, clip
+  features pure noise: frame AUC 0.44 staged, 100 steps a stage, and 0.41 all scales at once,
+  60 steps, with the gate; above 0.7 and 0.8 without). Adam moves γ_r by about the learning
+  rate per step (the trained |γ_r| stay 0.02–0.17 on Ped2), but that is not the whole reason:
+  a scale that merely *starts* small fails the same tests too (``mpa_init=0.01``: 0.46 and
+  0.39) — the model fits the clip features first. Part of the gate's Ped2 gain may be that it
+  keeps SSRL close to stage 1 (RTFM);
+* ``mpa_init`` (1 by default: Xavier, as every layer) — MPA's last FC starts at this multiple
+  of its Xavier weights: a small start without the gate's step-size cap, for the comparison
+  above. Ped2 (same setting, 3 seeds): ``mpa_init=0.01`` 0.897 ± 0.017 — between the plain
+  sum and the gate, each about one standard deviation apart.
 
 Parameters (``wsvad info --method ssrl``, I3D 2048-d, 10 crops):
 166.8M with the paper's stride 2, 192.0M with the official stride 1 — paper Table 6 gives 191M,
@@ -114,10 +119,11 @@ class SSRLConfig(RTFMConfig):
     heatmap: str = "attention"      # where: "attention" (paper Sect. 4.5) | "deviation"
     patch_motion: bool = False      # True: each patch + the flow cells under it (docstring)
     scale_gate: bool = False        # True: each scale's MPA output × a learned γ_r from 0
+    mpa_init: float = 1.0           # MPA's last FC starts at this × its Xavier weights
     weight_decay: float | None = 5e-4   # type: ignore[assignment]  # paper Sect. 4.2
 
     RANGES = {**RTFMConfig.RANGES, "mpa_stride": (1, 2, True, True),
-              "psr_dim": (4, None, True, False)}
+              "psr_dim": (4, None, True, False), "mpa_init": (0, None, False, False)}
     CHOICES = {**RTFMConfig.CHOICES, "finetune": ("branch", "patches", "all"),
                "heatmap": ("attention", "deviation")}
 
@@ -219,6 +225,9 @@ class SSRL(RTFM):
         for module in (self.psr, self.mpa, self.project):
             if module is not None:
                 xavier_init(module)
+        with torch.no_grad():
+            for branch in self.mpa.values():
+                branch.fc[0].weight.mul_(cfg.mpa_init)
         self._freeze()
 
     def load_state_dict(self, state, strict: bool = True, assign: bool = False):
