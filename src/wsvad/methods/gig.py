@@ -330,9 +330,9 @@ class GIGEndToEnd(GIG):
     (batches of a few videos). ``finetune=false`` keeps the tail frozen: the control that
     isolates what training it adds (same stream, same frame). Created without
     ``tail_weights`` (tests, the Python API), the tail starts from random weights.
-    Measured (3 seeds, ``wsvad compare``, README): 5 points above ``gig`` on stored maps in
-    every seed — Ped2 0.871 ± 0.018 against 0.818 ± 0.009, the plaza 0.836 ± 0.018 against
-    0.775 ± 0.032 — and p no longer matters (``p=8``: 0.872, 0.828).
+    Measured (3 seeds, ``wsvad compare``, README): 5–6 points above ``gig`` on stored maps,
+    above it in every seed — Ped2 0.871 ± 0.018 against 0.818 ± 0.009, the plaza
+    0.836 ± 0.018 against 0.775 ± 0.032 — and p no longer matters (``p=8``: 0.872, 0.828).
 
     Example:
         >>> import torch; from wsvad.data import Batch
