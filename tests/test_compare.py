@@ -99,3 +99,16 @@ def test_tube_table_has_the_context_rows_and_each_method_where_it_applies():
     same = dict(results, tube_motion={**results["wsstad"], "trains": False})
     assert tube_table(same).count("Random tube") == 1
     assert tube_table({"rtfm": results["rtfm"]}) == ""
+
+
+def test_compare_of_baselines_alone_and_a_method_that_cannot_run(tiny_bench, tmp_path, capsys):
+    out = tmp_path / "base"
+    assert main(["compare", "--data", str(tiny_bench), "--methods", "feature_magnitude",
+                 "--seeds", "1", "--out", str(out)]) == 0
+    assert "feature_magnitude (training-free)" in (out / "compare.md").read_text()
+    capsys.readouterr()
+    # the reason names the missing stream of the method asked for, not an empty list
+    assert main(["compare", "--data", str(tiny_bench), "--methods", "flow_percentile",
+                 "--seeds", "1", "--out", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert "none of the asked-for methods can run" in err and "motion_desc" in err

@@ -77,6 +77,58 @@ def test_pointing_and_mass_in_boxes_hand_computed():
     assert hits == [0.0]        # peak at x = 200 + 3.5·50 = 375, not in the box
 
 
+def test_pointing_ceiling_hand_computed():
+    """The best peak a geometry allows, per snippet, over the frames it must serve."""
+    from wsvad.evaluation.spatial import heatmap_scores, pointing_ceiling
+    # a 2×4 grid over 400×200 (100-px cells); snippet 0 has three annotated frames, the object
+    # in the top-right cell twice and bottom-left once; snippet 1 one frame whose small box
+    # holds no cell centre
+    gt = {0: [(300, 0, 400, 100)], 1: [(300, 0, 400, 100)], 2: [(0, 100, 100, 200)],
+          16: [(10, 10, 40, 40)]}
+    got = pointing_ceiling(gt, clip=16, size=(400, 200), shape=(2, 2, 4))
+    assert sorted(got) == [0.0, 0.0, 1.0, 1.0]          # 2 of 3 frames, then 0 of 1
+    # a real heat map with that geometry cannot do better: peaking top-right it scores the same
+    hm = np.zeros((2, 2, 4))
+    hm[:, 0, 3] = 1.0
+    assert sum(heatmap_scores(hm, gt, 16, (400, 200))[0]) == sum(got)
+    # a 1×1 map can only point at the centre (200, 100): a box around it is always hit
+    assert pointing_ceiling({0: [(150, 50, 250, 150)]}, 16, (400, 200), (1, 1, 1)) == [1.0]
+    # SSRL-style composition: the mean of a 1×2 and a 2×1 grid on a 2×2 map has four possible
+    # peaks (the cells), a 1×2 grid alone only two, at the halves' centres (100, 100), (300, 100)
+    box = {0: [(50, 0, 150, 60)]}                         # holds cell centre (100, 50) only
+    assert pointing_ceiling(box, 16, (400, 200), (1, 2, 2), grids=((1, 2), (2, 1))) == [1.0]
+    assert pointing_ceiling(box, 16, (400, 200), (1, 2, 2), grids=((1, 2),)) == [0.0]
+    with pytest.raises(ValueError, match="does not divide"):
+        pointing_ceiling(box, 16, (400, 200), (1, 2, 2), grids=((3, 1),))
+
+
+def test_spatial_metrics_report_the_floor_and_the_ceiling(tmp_path):
+    """Evaluation puts every pointing accuracy between the flat map's and the geometry's best."""
+    import json
+    from types import SimpleNamespace
+
+    from wsvad.methods.base import Localization
+    from wsvad.training.evaluate import spatial_metrics
+    boxes = tmp_path / "boxes.json"
+    # frames 0–2 of snippet 0: the object in the top-right 100-px cell twice, bottom-left once
+    boxes.write_text(json.dumps({"a": [[0, 300, 0, 400, 90], [1, 300, 0, 400, 90],
+                                       [2, 0, 110, 90, 200]]}))
+    hm = np.zeros((1, 2, 4))
+    hm[0, 1, 0] = 1.0                                  # peaks bottom-left: 1 frame of 3
+    ds = SimpleNamespace(spec=SimpleNamespace(boxes=boxes, snippet_frames=16),
+                         frame_labels={"a": np.ones(16)},
+                         source=SimpleNamespace(frame_size=lambda name: (400, 200)))
+    got = spatial_metrics(SimpleNamespace(localization={"a": Localization(heatmaps=hm)}), ds)
+    assert got["pointing_accuracy"] == pytest.approx(1 / 3)
+    assert got["pointing_accuracy_ceiling"] == pytest.approx(2 / 3)   # top-right: 2 of 3
+    assert got["pointing_accuracy_centre"] == 0.0      # (200, 100) is in no box
+    # declared as the mean of a 1×2 grid, the map can only peak at the halves' centres
+    # (100, 100) and (300, 100), which no box holds
+    two = Localization(heatmaps=hm, grids=((1, 2),))
+    assert spatial_metrics(SimpleNamespace(localization={"a": two}), ds)[
+        "pointing_accuracy_ceiling"] == 0.0
+
+
 def test_s_loc_iou_at_eps_and_mean_iou_hand_computed():
     from wsvad.evaluation.spatial import iou, localisation_summary, s_loc
     assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)

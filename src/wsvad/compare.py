@@ -28,6 +28,7 @@ COLUMNS = (("frame_auc", "frame AUC"), ("frame_ap", "AP"),
            ("frame_pr_auc_trapezoid", "PR-AUC (trap.)"), ("abnormal_only_auc", "abn.-only AUC"),
            ("video_auc", "video AUC"), ("false_alarm_rate", "FAR@τ"),
            ("pointing_accuracy", "pointing"), ("pointing_accuracy_centre", "pointing (centre)"),
+           ("pointing_accuracy_ceiling", "pointing (ceiling)"),
            ("heatmap_mass_in_boxes", "heat in boxes"), ("s_loc", "S_loc"), ("mean_iou", "mean IoU"),
            ("mf1", "MF1"),
            ("seconds", "train s"))
@@ -72,9 +73,9 @@ def plan(ds: FeatureDataset, which: str | list[str]) -> tuple[list[str], dict[st
             run.append(m)
         except DataError as exc:
             skipped[m] = str(exc)
-    if not any(methods.get(m).trains for m in run):
+    if not any(m in run for m in asked):
         raise DataError("none of the asked-for methods can run on this dataset: "
-                        + "; ".join(skipped.values()))
+                        + "; ".join(skipped[m] for m in asked))
     return run, skipped
 
 

@@ -7,6 +7,10 @@ width/height); snippet t covers frames ``[clip·t, clip·(t+1))``.
 
 * **pointing accuracy** — over the annotated anomalous frames, how often the heat map's peak
   (:func:`peak_cell`: the centre of the cells at the maximum) falls inside a ground-truth box;
+* **pointing ceiling** — the best pointing accuracy any heat map of the same geometry can reach
+  (:func:`pointing_ceiling`): one peak per snippet must serve all of its frames while the object
+  moves, and a coarse grid's cell centres often miss a small box (Ped2: a 4×4 grid can point at
+  most 0.27 of the time, 7×7 0.65, SSRL's three scales 0.69);
 * **mass in boxes** — the share of the heat map's mass that lies inside the union of the boxes,
   averaged over those frames;
 * **S_loc** (Wu et al. 2021, Eq. 10, after Yamaguchi et al. 2017) — the mean per-frame IoU of a
@@ -23,7 +27,8 @@ import numpy as np
 
 from wsvad.geometry import iou
 
-__all__ = ["iou", "s_loc", "localisation_summary", "heatmap_scores", "candidate_bounds"]
+__all__ = ["iou", "s_loc", "localisation_summary", "heatmap_scores", "pointing_ceiling",
+           "candidate_bounds"]
 
 Boxes = dict[int, list[tuple[float, float, float, float]]]
 
@@ -95,6 +100,66 @@ def heatmap_scores(heatmaps: np.ndarray, gt: Boxes, clip: int, size: tuple[int, 
         masses.append(float((hm * _coverage(h, w, region, size, boxes)).sum() / total)
                       if total > 0 else 0.0)
     return hits, masses
+
+
+def _atom_centres(h: int, w: int, grids) -> np.ndarray:
+    """``[A, 2]`` (row, col) peaks, in cell units, that a ``[h, w]`` heat map can have when it
+    is the mean of piecewise-constant ``grids`` (each ``(r, c)`` dividing ``(h, w)``): cells
+    sharing one tile of every grid always tie, so the peak is the centre of such a group."""
+    rows, cols = np.mgrid[0:h, 0:w]
+    key = np.zeros((h, w), np.int64)
+    for r, c in grids:
+        if h % r or w % c:
+            raise ValueError(f"a {r}x{c} grid does not divide a {h}x{w} heat map")
+        tile = (rows // (h // r)) * c + cols // (w // c)
+        key = key * (r * c) + tile
+    _, group = np.unique(key.ravel(), return_inverse=True)
+    n = group.max() + 1
+    count = np.bincount(group, minlength=n)
+    return np.stack([np.bincount(group, rows.ravel(), n) / count,
+                     np.bincount(group, cols.ravel(), n) / count], 1)
+
+
+def pointing_ceiling(gt: Boxes, clip: int, size: tuple[int, int], shape: tuple[int, int, int],
+                     region: tuple[float, float, float, float] = (0, 0, 1, 1),
+                     grids: tuple[tuple[int, int], ...] | None = None) -> list[float]:
+    """The best pointing a heat map of this geometry can reach: per snippet, the peak position
+    (among those the geometry allows, :func:`_atom_centres`) inside a box on the most of the
+    snippet's annotated anomalous frames. Returned as 0/1 per frame (the frames
+    :func:`heatmap_scores` scores, grouped by snippet), so that its mean is the ceiling of the
+    pointing accuracy.
+
+    ``shape`` = ``[T, h, w]`` of the heat maps; ``grids``: the piecewise-constant grids whose
+    mean they are (SSRL's scales), default the heat map's own cells.
+
+    Example:
+        >>> gt = {0: [(0, 0, 40, 40)], 1: [(60, 60, 100, 100)]}   # the object moves
+        >>> pointing_ceiling(gt, clip=16, size=(100, 100), shape=(1, 2, 2))   # one peak, 2 frames
+        [1.0, 0.0]
+        >>> pointing_ceiling(gt, clip=16, size=(100, 100), shape=(1, 1, 1))   # centre: neither
+        [0.0, 0.0]
+    """
+    t_max, h, w = shape
+    atoms = _atom_centres(h, w, grids or ((h, w),))
+    xs, ys = _cell_centres(h, w, region, size)
+    px = np.interp(atoms[:, 1], np.arange(w), xs)
+    py = np.interp(atoms[:, 0], np.arange(h), ys)
+    per_snippet: dict[int, np.ndarray] = {}
+    frames: dict[int, int] = {}
+    for frame, boxes in sorted(gt.items()):
+        t = frame // clip
+        if not boxes or t >= t_max:
+            continue
+        inside = np.zeros(len(atoms), bool)
+        for b in boxes:
+            inside |= (b[0] <= px) & (px <= b[2]) & (b[1] <= py) & (py <= b[3])
+        per_snippet[t] = per_snippet.get(t, 0) + inside
+        frames[t] = frames.get(t, 0) + 1
+    hits: list[float] = []
+    for t, counts in per_snippet.items():
+        best = int(np.max(counts))
+        hits += [1.0] * best + [0.0] * (frames[t] - best)
+    return hits
 
 
 def s_loc(gt: Boxes, pred: Mapping[int, tuple[float, float, float, float]],

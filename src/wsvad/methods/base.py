@@ -54,12 +54,16 @@ class Localization:
             frame.
         region: ``(x0, y0, x1, y1)`` of the frame the heat maps cover, as fractions of its width
             and height (``(0, 0, 1, 1)``: the whole frame; a centre crop covers less).
+        grids: the piecewise-constant ``(rows, cols)`` grids whose mean the heat maps are
+            (SSRL's patch scales); empty: the heat maps' own cells. Only the pointing ceiling
+            (:func:`~wsvad.evaluation.spatial.pointing_ceiling`) reads it.
         boxes: rows ``(frame, x1, y1, x2, y2, score)`` in frame pixels.
         tubes: scored tracks, best first.
     """
 
     heatmaps: np.ndarray | None = None
     region: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+    grids: tuple[tuple[int, int], ...] = ()
     boxes: np.ndarray | None = None
     tubes: list[Tube] | None = None
 

@@ -381,4 +381,5 @@ class SSRL(RTFM):
             total += w
         self.train(was)
         maps = (total / len(scales)).view(b, t, rows, cols).numpy()
-        return [Localization(heatmaps=np.ascontiguousarray(maps[i])) for i in range(b)]
+        return [Localization(heatmaps=np.ascontiguousarray(maps[i]),
+                             grids=tuple(grids[n] for n in scales)) for i in range(b)]

@@ -24,7 +24,13 @@ from wsvad.errors import DataError, WsvadError
 from wsvad.evaluation.metrics import evaluate_scores, safe_auc
 from wsvad.evaluation.multiclass import classwise_f1, confusion
 from wsvad.evaluation.plots import plot_confusion, plot_roc_pr, plot_timelines
-from wsvad.evaluation.spatial import candidate_bounds, heatmap_scores, localisation_summary, s_loc
+from wsvad.evaluation.spatial import (
+    candidate_bounds,
+    heatmap_scores,
+    localisation_summary,
+    pointing_ceiling,
+    s_loc,
+)
 from wsvad.evaluation.threshold import run_threshold
 from wsvad.methods.base import Method
 from wsvad.training.checkpoint import load_checkpoint
@@ -150,7 +156,7 @@ def spatial_metrics(scores: VideoScores, ds: FeatureDataset) -> dict[str, Any]:
     abnormal test videos (:mod:`wsvad.evaluation.spatial`)."""
     gt = read_boxes(ds.spec.boxes)
     clip = ds.spec.snippet_frames
-    hits, masses, slocs, centre, uniform = [], [], [], [], []
+    hits, masses, slocs, centre, uniform, ceiling = [], [], [], [], [], []
     for name, loc in scores.localization.items():
         boxes = gt.get(name)
         if not boxes or ds.frame_labels[name].max() == 0:
@@ -165,6 +171,9 @@ def spatial_metrics(scores: VideoScores, ds: FeatureDataset) -> dict[str, Any]:
             h, m = heatmap_scores(np.ones((len(loc.heatmaps), 1, 1)), boxes, clip, size)
             centre += h
             uniform += m
+            # and the best peaks this geometry allows: the ceiling no heat map of it can pass
+            ceiling += pointing_ceiling(boxes, clip, size, loc.heatmaps.shape, loc.region,
+                                        loc.grids or None)
         track = None
         if loc.tubes:
             track = {int(r[0]): tuple(r[1:5]) for r in loc.tubes[0].boxes}
@@ -181,6 +190,7 @@ def spatial_metrics(scores: VideoScores, ds: FeatureDataset) -> dict[str, Any]:
         out.update(pointing_accuracy=float(sum(hits) / len(hits)),
                    heatmap_mass_in_boxes=float(sum(masses) / len(masses)),
                    pointing_accuracy_centre=float(sum(centre) / len(centre)),
+                   pointing_accuracy_ceiling=float(sum(ceiling) / len(ceiling)),
                    heatmap_mass_uniform=float(sum(uniform) / len(uniform)))
     if slocs:
         out.update(s_loc=float(sum(slocs) / len(slocs)), **localisation_summary(slocs))
