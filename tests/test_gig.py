@@ -52,6 +52,10 @@ def test_losses_by_hand():
     assert terms["global"].item() == pytest.approx((bce(0.3, 0) + bce(0.9, 1)) / 2, rel=1e-5)
     seg_terms = [bce(0.8, 1), bce(0.3, 0), bce(0.2, 0), bce(0.2, 0), bce(0.7, 0), bce(0.9, 1)]
     assert terms["segment"].item() == pytest.approx(0.5 * np.mean(seg_terms), rel=1e-5)
+    # segment_loss=sum: the 1 + C entries summed per video, then averaged over the videos
+    summed = methods.create("gig", dim=4, p=1, classes="a,b", segment_loss="sum")
+    assert summed.losses(batch, out)["segment"].item() == pytest.approx(
+        0.5 * np.sum(seg_terms) / 2, rel=1e-5)
     # sparsity: Σ_t segment anomaly score, mean over videos, × 0.1
     assert terms["sparsity"].item() == pytest.approx(0.1 * ((0.2 + 0.3) + (0.9 + 0.7)) / 2)
 
