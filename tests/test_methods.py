@@ -134,7 +134,8 @@ def test_config_values_are_range_checked():
 
 
 def test_unknown_method_and_config_key():
-    with pytest.raises(ConfigError, match="available: clav, feature_magnitude, .*mil, rtfm"):
+    with pytest.raises(ConfigError,
+                       match="available: clav, feature_magnitude, .*mil, normal_distance, rtfm"):
         methods.create("nope", dim=8)
     with pytest.raises(ConfigError, match="unknown config keys"):
         methods.create("rtfm", dim=8, colour="red")
@@ -202,3 +203,34 @@ def test_mil_l2_normalises_only_raw_input():
     assert methods.create("mil", dim=8).cfg.normalize is False            # input_norm: log
     assert methods.create("mil", dim=8, input_norm="none").cfg.normalize is True   # paper
     assert methods.create("mil", dim=8, normalize="true").cfg.normalize is True
+
+
+@pytest.mark.parametrize("name", [n for n in methods.names(trains=True)
+                                  if "input_parts" in methods.get(n).Config().to_dict()])
+def test_input_parts_reads_only_the_named_parts(name):
+    """With ``input_parts=b`` a method's scores do not move when part ``a`` of the features
+    (and of the tubes' crop features) is replaced; without it, they do."""
+    parts = (("a", 10), ("b", 6))
+    only_b = methods.create(name, dim=16, parts=parts, batch_size=2, input_parts="b").eval()
+    every = methods.create(name, dim=16, parts=parts, batch_size=2).eval()
+    every.load_state_dict(only_b.state_dict())
+    batch = _batch(needs=only_b.needs)
+    _fit(only_b, batch)
+    _fit(every, batch)
+    g = torch.Generator().manual_seed(3)
+    noise = batch.features.clone()
+    noise[..., :10] = torch.randn(noise[..., :10].shape, generator=g) * 3
+    regions = None if batch.tube_regions is None else \
+        [np.column_stack([r[:, :2], np.random.default_rng(4).normal(size=(len(r), 10)) * 3,
+                          r[:, 12:]]).astype(np.float32) for r in batch.tube_regions]
+    moved = dataclasses.replace(batch, features=noise, tube_regions=regions)
+    torch.testing.assert_close(only_b.predict(batch).scores, only_b.predict(moved).scores)
+    assert (every.predict(batch).scores - every.predict(moved).scores).abs().max() > 1e-4
+
+
+def test_input_parts_must_name_parts_of_the_features():
+    with pytest.raises(ConfigError, match="the features have the parts appearance, motion"):
+        methods.create("mil", dim=16, parts=(("appearance", 10), ("motion", 6)),
+                       input_parts="flow")
+    with pytest.raises(ConfigError, match="unknown config keys"):   # gig reads maps
+        methods.create("gig", dim=16, input_parts="motion")

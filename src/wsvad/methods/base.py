@@ -18,7 +18,7 @@ from torch import nn
 
 from wsvad.data.batch import TEMPORAL, Batch, collate
 from wsvad.errors import ConfigError, DataError
-from wsvad.methods.inputs import MODES, InputNorm
+from wsvad.methods.inputs import MODES, InputNorm, part_mask
 from wsvad.runtime import fast_cpu_math
 
 
@@ -148,6 +148,15 @@ class MethodConfig:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+@dataclass
+class FeatureConfig(MethodConfig):
+    """The config of a method that reads the ``features`` stream through :meth:`Method.inputs`:
+    ``input_parts`` names the parts of the vector it reads (``""`` = all; e.g. ``"motion"``),
+    the others zeroed after the normalisation (:func:`wsvad.methods.inputs.part_mask`)."""
+
+    input_parts: str = ""
+
+
 def _coerce(value: Any, default: Any, key: str) -> Any:
     if not isinstance(value, str):
         return value
@@ -196,13 +205,15 @@ class Method(nn.Module):
         self.cfg = cfg
         self.parts = tuple(parts) or (("features", dim),)
         self.input_norm = InputNorm(dim, cfg.input_norm)
+        self.register_buffer("part_mask", part_mask(self.parts, getattr(cfg, "input_parts", "")),
+                             persistent=False)
 
     # -- inputs --------------------------------------------------------------------------------
     def inputs(self, batch: Batch) -> torch.Tensor:
         """``batch.features [B, C, T, D]``, checked and normalised (:mod:`wsvad.methods.inputs`)."""
         self.check_input(batch)
-        x = batch.features
-        return self.input_norm(x)
+        x = self.input_norm(batch.features)
+        return x * self.part_mask if getattr(self.cfg, "input_parts", "") else x
 
     @torch.no_grad()
     def fit(self, videos: Callable[[], Iterator[Batch]]) -> None:

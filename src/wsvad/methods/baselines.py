@@ -9,6 +9,11 @@ learned method that does worse than its own input is visible at once.
 * ``flow_mean`` — the mean optical-flow magnitude (the ``motion`` stream).
 * ``feature_magnitude`` — the ℓ2 norm of the raw snippet feature (mean over crops): RTFM's
   premise (abnormal snippets have larger feature magnitude) taken literally, without learning.
+* ``normal_distance`` — how far the snippet feature lies from the normal training snippets:
+  the ℓ2 norm of its per-dimension z-score against them (the statistics every learned method's
+  input normalisation fits, :mod:`wsvad.methods.inputs`; each named part weighted equally), mean
+  over crops. The premise of RTFM and of the input normalisation, without learning; it applies
+  to every feature set, the published I3D/C3D releases included, where no flow stream exists.
 * ``tube_motion`` — the training-free answer to *which tube*: each tube instance (the same
   sub-tubes as ``wsstad``) scored by the 99.9th flow-magnitude percentile of its crops (the last
   column of the ``tube_regions`` features, whose motion part comes last; in the whole-frame
@@ -159,6 +164,35 @@ class FlowMean(Baseline):
 class FeatureMagnitude(Baseline):
     name, needs, of = "feature_magnitude", ("features",), staticmethod(feature_norm)
     paper = "training-free: l2 norm of the raw feature"
+
+
+@dataclass
+class NormalDistanceConfig(BaselineConfig):
+    input_norm: str = "z"         # per-dimension z on the normal training snippets
+
+
+@register
+class NormalDistance(Baseline):
+    """Distance from normal: the norm of the snippet feature standardised on the normal
+    training snippets (:mod:`wsvad.methods.inputs`, each part weighted equally), mean over crops.
+
+    Example (one part; normal dims have σ = 1 and 2, so (3, 4) is (1 σ, 1 σ) from the mean):
+        >>> import numpy as np; from wsvad.data import collate
+        >>> m = NormalDistance(2, NormalDistanceConfig())
+        >>> normal = {"features": np.array([[[1., 0.]], [[3., 4.]]])}
+        >>> m.fit(lambda: iter([collate([normal], [0])]))
+        >>> x = collate([{"features": np.array([[[2., 2.]], [[3., 4.]]])}])
+        >>> [round(v, 4) for v in m.statistic(x)[0].tolist()]   # √((1² + 1²) / 2) at (3, 4)
+        [0.0, 1.0]
+    """
+
+    name, needs = "normal_distance", ("features",)
+    Config = NormalDistanceConfig
+    paper = "training-free: distance from the normal training snippets"
+
+    def statistic(self, batch: Batch) -> torch.Tensor:
+        """``[B, T]``: ‖z‖ of each snippet's standardised feature, mean over crops."""
+        return self.inputs(batch).norm(dim=-1).mean(1)
 
 
 @register

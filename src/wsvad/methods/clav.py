@@ -70,12 +70,12 @@ from wsvad.data.batch import Batch
 from wsvad.data.context_groups import GROUP_NAMES, IMAGENET_CLASSES, group_matrix
 from wsvad.errors import ConfigError, DataError
 from wsvad.methods import losses as L
-from wsvad.methods.base import Method, MethodConfig, Output, register
+from wsvad.methods.base import FeatureConfig, Method, MethodConfig, Output, register
 from wsvad.methods.blocks import ImplicitClassActivation, gather_time, topk_indices, xavier_init
 
 
 @dataclass
-class CLAVConfig(MethodConfig):
+class CLAVConfig(FeatureConfig):
     batch_size: int = 32
     segments: int = 16
     lr: float = 1e-3

@@ -29,6 +29,10 @@ very magnitudes it needs (Ped2: 0.95 ± 0.005 with ``z``, 0.82 ± 0.01 with ``lo
 defaults to ``z``. Both are deviations from the papers, which feed raw features; they are named
 in each method's config and ``input_norm: none`` restores the papers' input.
 
+``input_parts`` (methods that read ``features``: mil, rtfm, ssrl, clav, wsstad; all parts by
+default) zeroes the named parts the method should not read, after the normalisation — an
+ablation of what each part carries (README, "Input normalisation"), not a change of the papers.
+
 The statistics are buffers of the model: saved in the checkpoint, applied identically at test
 time, in ``wsvad score`` and in ``detect``.
 """
@@ -37,6 +41,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+from wsvad.errors import ConfigError
 
 MODES = ("log", "z", "none")
 
@@ -105,3 +111,31 @@ class InputNorm(nn.Module):
         if self.mode == "z":
             return z * self.weight
         return torch.sign(z) * torch.log1p(z.abs()) * self.weight
+
+
+def part_mask(parts: tuple[tuple[str, int], ...], keep: str) -> torch.Tensor:
+    """``[D]`` ones over the named parts listed in ``keep`` (comma-separated), zeros elsewhere;
+    all ones when ``keep`` is empty. The parts a method does not read are zeroed after the
+    normalisation, so the model's width — and a checkpoint's shape — stay those of the store.
+
+    Example:
+        >>> part_mask((("appearance", 2), ("motion", 1)), "motion").tolist()
+        [0.0, 0.0, 1.0]
+        >>> part_mask((("appearance", 2), ("motion", 1)), "").tolist()
+        [1.0, 1.0, 1.0]
+    """
+    width = sum(w for _, w in parts)
+    if not keep:
+        return torch.ones(width)
+    names = [n.strip() for n in keep.split(",") if n.strip()]
+    known = [n for n, _ in parts]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise ConfigError(f"input_parts={keep!r}: the features have the parts "
+                          f"{', '.join(known)}; name one or more of them, comma-separated")
+    mask, lo = torch.zeros(width), 0
+    for n, w in parts:
+        if n in names:
+            mask[lo:lo + w] = 1.0
+        lo += w
+    return mask

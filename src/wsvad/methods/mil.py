@@ -33,12 +33,12 @@ from torch import nn
 from wsvad.data.batch import Batch
 from wsvad.errors import ConfigError
 from wsvad.methods import losses as L
-from wsvad.methods.base import Method, MethodConfig, Output, register
+from wsvad.methods.base import FeatureConfig, Method, Output, register
 from wsvad.methods.blocks import ImplicitClassActivation
 
 
 @dataclass
-class MILConfig(MethodConfig):
+class MILConfig(FeatureConfig):
     batch_size: int = 30
     lr: float = 1e-3
     dropout: float = 0.6

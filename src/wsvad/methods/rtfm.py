@@ -53,7 +53,7 @@ from torch import nn
 from wsvad.data.batch import Batch
 from wsvad.errors import ConfigError
 from wsvad.methods import losses as L
-from wsvad.methods.base import Method, MethodConfig, Output, register
+from wsvad.methods.base import FeatureConfig, Method, Output, register
 from wsvad.methods.blocks import (
     ImplicitClassActivation,
     RelationNetwork,
@@ -72,7 +72,7 @@ _VARIANTS = {
 
 
 @dataclass
-class RTFMConfig(MethodConfig):
+class RTFMConfig(FeatureConfig):
     variant: str = "official"
     batch_size: int = 32
     lr: float = 1e-3

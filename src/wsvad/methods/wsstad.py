@@ -64,7 +64,15 @@ from wsvad.data.batch import Batch
 from wsvad.data.instances import WHOLE_FRAME, tube_instances, tube_track
 from wsvad.errors import DataError
 from wsvad.methods import losses as L
-from wsvad.methods.base import Localization, Method, MethodConfig, Output, Tube, register
+from wsvad.methods.base import (
+    FeatureConfig,
+    Localization,
+    Method,
+    MethodConfig,
+    Output,
+    Tube,
+    register,
+)
 from wsvad.methods.blocks import SnippetClassifier
 from wsvad.methods.inputs import InputNorm
 
@@ -72,7 +80,7 @@ INSTANCE_LIMIT = 200          # instances per bag (Sect. 5.1)
 
 
 @dataclass
-class WSSTADConfig(MethodConfig):
+class WSSTADConfig(FeatureConfig):
     batch_size: int = 30
     lr: float = 5e-4
     heads: int = 8
@@ -212,7 +220,10 @@ class WSSTAD(Method):
                 raise DataError(f"{self.name}: tube_regions rows must be (tube, snippet, "
                                 f"{self.dim} features), got shape {rows.shape}")
             norm_at = self.region_norm.mean.device
-            feats = self.region_norm(torch.from_numpy(rows[:, 2:]).to(norm_at)).cpu().numpy()
+            feats = self.region_norm(torch.from_numpy(rows[:, 2:]).to(norm_at))
+            if self.cfg.input_parts:                 # the crops read the same parts
+                feats = feats * self.part_mask
+            feats = feats.cpu().numpy()
             region_rows = np.column_stack([rows[:, :2], feats]) if len(rows) else rows
             found.append(tube_instances(region_rows, x[i, :int(lengths[i])].cpu().numpy(), pieces,
                                         INSTANCE_LIMIT))
