@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from wsvad import methods
-from wsvad.contract import FeatureContract
+from wsvad.contract import FeatureContract, StreamSpec
 from wsvad.data import Batch
 from wsvad.errors import ConfigError, DataError, WsvadError
 from wsvad.methods import losses as L
@@ -234,3 +234,75 @@ def test_input_parts_must_name_parts_of_the_features():
                        input_parts="flow")
     with pytest.raises(ConfigError, match="unknown config keys"):   # gig reads maps
         methods.create("gig", dim=16, input_parts="motion")
+
+
+PARTS = (("appearance", 10), ("motion", 6))
+
+
+def test_late_fusion_is_the_mean_of_one_model_per_part(tmp_path):
+    m = methods.create("rtfm", dim=16, parts=PARTS, batch_size=2, fusion="late").eval()
+    assert [p.cfg.input_parts for p in m.members] == ["appearance", "motion"]
+    batch = _batch(needs=m.needs)
+    _fit(m, batch)
+    out = m.predict(batch)
+    each = [p.predict(batch).scores for p in m.members]
+    torch.testing.assert_close(out.scores, (each[0] + each[1]) / 2)
+    # the appearance member does not read the motion part
+    moved = dataclasses.replace(batch, features=batch.features.clone())
+    moved.features[..., 10:] = torch.randn(moved.features[..., 10:].shape) * 3
+    torch.testing.assert_close(m.members[0].predict(moved).scores, each[0])
+    # losses are each member's terms; one step moves both members
+    m.train()
+    terms = m.losses(batch, m(batch))
+    assert {k.split(".")[0] for k in terms} == {"appearance", "motion"}
+    before = [[q.clone() for q in p.parameters()] for p in m.members]
+    m.train_step(batch, m.optimizer())
+    assert all(any(not torch.equal(b, q) for b, q in zip(old, p.parameters()))
+               for old, p in zip(before, m.members))
+    # saved and loaded as the same two-stream model
+    m.eval()
+    feats = StreamSpec("features", (3, 16), parts=PARTS)
+    save_checkpoint(m, FeatureContract(dim=16, crops=3, streams=(feats,)), tmp_path / "model")
+    m2 = load_checkpoint(tmp_path / "model")[0]
+    assert type(m2).__name__ == "LateFusion" and m2.name == "rtfm"
+    torch.testing.assert_close(m.predict(batch).scores, m2.predict(batch).scores)
+
+
+def test_late_fusion_needs_parts_and_a_single_stage_method():
+    with pytest.raises(ConfigError, match="one model per named part"):
+        methods.create("mil", dim=16, fusion="late")
+    with pytest.raises(ConfigError, match="not available for ssrl"):
+        methods.create("ssrl", dim=16, parts=PARTS, fusion="late")
+    with pytest.raises(ConfigError, match="choose one of early, late"):
+        methods.create("mil", dim=16, parts=PARTS, fusion="middle")
+
+
+def test_late_fusion_learns_anomalies_each_part_carries_alone():
+    """Half the abnormal videos deviate in the appearance part only, half in the motion part
+    only; MIL with one model per part must rank both kinds of anomalous snippets high."""
+    rng = np.random.default_rng(0)
+
+    def videos(n_normal, n_abnormal):
+        x = rng.normal(size=(n_normal + n_abnormal, 16, 16)).astype(np.float32)
+        y = np.zeros((len(x), 16), bool)
+        for i in range(n_normal, len(x)):
+            t = rng.integers(0, 12)
+            cols = slice(0, 10) if i % 2 else slice(10, 16)
+            x[i, t:t + 4, cols] += 2.5
+            y[i, t:t + 4] = True
+        return torch.from_numpy(x)[:, None], y, torch.tensor([0.0] * n_normal + [1.0] * n_abnormal)
+
+    torch.manual_seed(0)
+    x, _, label = videos(30, 30)
+    m = methods.create("mil", dim=16, parts=PARTS, fusion="late")
+    m.fit(lambda: iter(Batch(x[i:i + 1], label[i:i + 1]) for i in range(len(x))))
+    opt = m.optimizer()
+    for _ in range(300):
+        pick = torch.cat([torch.randint(0, 30, (8,)), torch.randint(30, 60, (8,))])
+        m.train_step(Batch(x[pick], label[pick]), opt)
+    xt, yt, lt = videos(10, 10)
+    s = m.predict(Batch(xt, lt)).scores.numpy()
+    from sklearn.metrics import roc_auc_score
+    for kind in (1, 0):     # appearance-only anomalies (odd videos), motion-only (even)
+        rows = [i for i in range(len(xt)) if i < 10 or i % 2 == kind]
+        assert roc_auc_score(yt[rows].ravel(), s[rows].ravel()) > 0.9

@@ -152,9 +152,15 @@ class MethodConfig:
 class FeatureConfig(MethodConfig):
     """The config of a method that reads the ``features`` stream through :meth:`Method.inputs`:
     ``input_parts`` names the parts of the vector it reads (``""`` = all; e.g. ``"motion"``),
-    the others zeroed after the normalisation (:func:`wsvad.methods.inputs.part_mask`)."""
+    the others zeroed after the normalisation (:func:`wsvad.methods.inputs.part_mask`);
+    ``fusion=late`` trains one model per part and averages their scores
+    (:mod:`wsvad.methods.fusion`)."""
 
     input_parts: str = ""
+    fusion: str = "early"         # "late": one model per part, scores averaged (methods/fusion.py)
+
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {**MethodConfig.CHOICES,
+                                                     "fusion": ("early", "late")}
 
 
 def _coerce(value: Any, default: Any, key: str) -> Any:
@@ -373,4 +379,8 @@ def create(name: str, dim: int, parts: tuple[tuple[str, int], ...] = (),
         0.001
     """
     cls = get(name)
-    return cls(dim, cls.Config.build(overrides), parts)
+    cfg = cls.Config.build(overrides)
+    if getattr(cfg, "fusion", "early") == "late":
+        from wsvad.methods.fusion import LateFusion  # it builds on this module
+        return LateFusion(cls, dim, cfg, parts)
+    return cls(dim, cfg, parts)

@@ -70,7 +70,7 @@ from wsvad.data.batch import Batch
 from wsvad.data.context_groups import GROUP_NAMES, IMAGENET_CLASSES, group_matrix
 from wsvad.errors import ConfigError, DataError
 from wsvad.methods import losses as L
-from wsvad.methods.base import FeatureConfig, Method, MethodConfig, Output, register
+from wsvad.methods.base import FeatureConfig, Method, Output, register
 from wsvad.methods.blocks import ImplicitClassActivation, gather_time, topk_indices, xavier_init
 
 
@@ -100,7 +100,7 @@ class CLAVConfig(FeatureConfig):
     como: bool = True
     dist: bool = True
 
-    CHOICES = {**MethodConfig.CHOICES, "context_groups": ("auto", "surveillance", "none")}
+    CHOICES = {**FeatureConfig.CHOICES, "context_groups": ("auto", "surveillance", "none")}
 
     def validate(self) -> None:
         super().validate()

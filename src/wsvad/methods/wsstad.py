@@ -96,7 +96,7 @@ class WSSTADConfig(FeatureConfig):
 
     RANGES = {**MethodConfig.RANGES, "heads": (1, None, True, False),
               "pieces": (1, None, True, False)}
-    CHOICES = {**MethodConfig.CHOICES, "frame_scores": ("videolets", "tubes")}
+    CHOICES = {**FeatureConfig.CHOICES, "frame_scores": ("videolets", "tubes")}
 
 
 class RelationModule(nn.Module):

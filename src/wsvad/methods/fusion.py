@@ -1,0 +1,101 @@
+"""Two-stream late fusion: one model per named part of the features, their scores averaged.
+
+``--set fusion=late`` (methods that read ``features``: mil, rtfm, clav; ``fusion=early``, the
+default, is the papers' single model on the whole vector). The video field's two-stream
+practice — Simonyan & Zisserman's RGB and flow networks, I3D's RGB and flow streams — trains a
+network per modality and averages their predictions; here each member is the method itself
+with ``input_parts`` set to one part (e.g. ``appearance``, ``motion``), trained on the same
+batches. The members share no parameter and Adam/Adagrad update each parameter from its own
+gradient, so one optimiser over both is two independent trainings; validation (checkpoint, τ)
+sees the fused score.
+
+Why: on the plaza scenes the two parts find different anomalies — MIL on the appearance part
+alone finds the still ones (a fall, an object left behind), on the motion part alone the fast
+ones — and MIL on their concatenation keeps less of each than their average does (README,
+"Input normalisation"). On Ped2 the appearance part misleads and the average loses to the
+single model. Which is better is a property of the data; the default stays the papers'.
+
+    s_t = (1 / P) Σ_p s_t^(p)        (the members' snippet scores, P parts)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import nn
+
+from wsvad.data.batch import Batch
+from wsvad.errors import ConfigError
+from wsvad.methods.base import Method, MethodConfig, Output
+
+
+class LateFusion(Method):
+    """The members ``[P]`` of one method class, one per feature part; scores ``[B, T]`` their
+    mean.
+
+    Example:
+        >>> from wsvad import methods
+        >>> m = methods.create("mil", dim=6, parts=(("appearance", 4), ("motion", 2)),
+        ...                    fusion="late")
+        >>> type(m).__name__, m.name, [p.cfg.input_parts for p in m.members]
+        ('LateFusion', 'mil', ['appearance', 'motion'])
+    """
+
+    def __init__(self, cls: type[Method], dim: int, cfg: MethodConfig,
+                 parts: tuple[tuple[str, int], ...] = ()):
+        super().__init__(dim, cfg, parts)
+        names = [n.strip() for n in cfg.input_parts.split(",") if n.strip()] or \
+            [n for n, _ in self.parts]
+        if len(names) < 2:
+            raise ConfigError(f"fusion=late trains one model per named part of the features; "
+                              f"these have {len(names)} ({', '.join(names)}). Use fusion=early "
+                              "(the default), or features with two or more parts (e.g. "
+                              "`wsvad extract`'s appearance + motion)")
+        self.name, self.needs, self.paper = cls.name, cls.needs, cls.paper
+        self.Config = cls.Config
+        member_cfg = lambda part: type(cfg).build({**cfg.to_dict(), "fusion": "early",  # noqa: E731
+                                                   "input_parts": part})
+        self.members = nn.ModuleList(cls(dim, member_cfg(n), parts) for n in names)
+        first = self.members[0]
+        if first.stage_count() != 1 or type(first).train_step is not Method.train_step:
+            raise ConfigError(f"fusion=late is not available for {cls.name}: it trains in "
+                              "stages or alternates its parts; use fusion=early")
+        self.part_names = names
+
+    # -- training ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def fit(self, videos: Callable[[], Iterator[Batch]]) -> None:
+        for m in self.members:
+            m.fit(videos)
+
+    def forward(self, batch: Batch) -> Output:
+        outs = [m(batch) for m in self.members]
+        extras = {f"{i}/scores": o.scores for i, o in enumerate(outs)}
+        extras.update({f"{i}/{k}": v for i, o in enumerate(outs) for k, v in o.extras.items()})
+        return Output(scores=torch.stack([o.scores for o in outs]).mean(0), extras=extras)
+
+    def _member_output(self, output: Output, i: int) -> Output:
+        pre = f"{i}/"
+        return Output(scores=output.extras[pre + "scores"],
+                      extras={k[len(pre):]: v for k, v in output.extras.items()
+                              if k.startswith(pre) and k != pre + "scores"})
+
+    def losses(self, batch: Batch, output: Output) -> dict[str, torch.Tensor]:
+        """Each member's terms, named ``part.term``; the objective is their sum."""
+        return {f"{n}.{k}": v for i, (n, m) in enumerate(zip(self.part_names, self.members,
+                                                             strict=True))
+                for k, v in m.losses(batch, self._member_output(output, i)).items()}
+
+    def video_score(self, output: Output) -> torch.Tensor:
+        return torch.stack([m.video_score(self._member_output(output, i))
+                            for i, m in enumerate(self.members)]).mean(0)
+
+    def optimizer(self) -> torch.optim.Optimizer:
+        """The members' optimiser (same class and settings) over every member's parameters."""
+        own = self.members[0].optimizer()
+        return type(own)(self.parameters(), **own.defaults)
+
+    def graph_forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        outs = [m.graph_forward(inputs) for m in self.members]
+        return {"scores": torch.stack([o["scores"] for o in outs]).mean(0)}
