@@ -257,8 +257,8 @@ def test_late_fusion_is_the_mean_of_one_model_per_part(tmp_path):
     assert {k.split(".")[0] for k in terms} == {"appearance", "motion"}
     before = [[q.clone() for q in p.parameters()] for p in m.members]
     m.train_step(batch, m.optimizer())
-    assert all(any(not torch.equal(b, q) for b, q in zip(old, p.parameters()))
-               for old, p in zip(before, m.members))
+    assert all(any(not torch.equal(b, q) for b, q in zip(old, p.parameters(), strict=True))
+               for old, p in zip(before, m.members, strict=True))
     # saved and loaded as the same two-stream model
     m.eval()
     feats = StreamSpec("features", (3, 16), parts=PARTS)

@@ -220,8 +220,8 @@ def optimise(model: methods.Method, setup: Setup, out: Path, seed: int, val_ever
                 torch.get_rng_state())
         st.history.append(row)
         if "val_video_auc" in row or (it + 1) % 10 == 0:
-            bar.set_postfix({k[:6]: f"{v:.3g}" for k, v in row.items() if k != "iteration"},
-                            refresh=False)
+            bar.set_postfix({_short(k): f"{v:.3g}" for k, v in row.items()
+                             if k != "iteration"}, refresh=False)
         stale = patience is not None and setup.val is not None and st.stale >= patience
         if not ctx.agree(out_of_time or stale):
             continue
@@ -402,3 +402,15 @@ def finish(model: methods.Method, setup: Setup, out: Path, st: Progress, thresho
 __all__ = ["TrainResult", "calibrate_run_threshold", "optimise", "optimise_stages", "prepare",
            "train",
            "validate"]
+
+
+def _short(term: str) -> str:
+    """A loss term's name for the progress bar: ``ranking`` → ``rankin``; a two-stream
+    member's ``appearance.ranking`` → ``app.rankin``.
+
+    Example:
+        >>> _short("ranking"), _short("appearance.ranking")
+        ('rankin', 'app.rankin')
+    """
+    part, _, name = term.rpartition(".")
+    return f"{part[:3]}.{name[:6]}" if part else name[:6]
