@@ -5,7 +5,7 @@ Example:
     >>> wsvad.methods.names(trains=True)
     ['clav', 'gig', 'gig_e2e', 'mil', 'rtfm', 'ssrl', 'wsstad']
     >>> wsvad.methods.names(trains=False)
-    ['feature_magnitude', 'flow_mean', 'flow_percentile', 'tube_motion']
+    ['feature_magnitude', 'flow_mean', 'flow_percentile', 'normal_distance', 'tube_motion']
 """
 
 from wsvad import methods  # noqa: E402,F401  (registers the methods)
