@@ -15,6 +15,7 @@ def test_compare_writes_the_table_and_resumes(tiny_bench, tmp_path, capsys):
     assert main(argv) == 0
     table = (out / "compare.md").read_text()
     assert "| mil |" in table and "feature_magnitude (training-free)" in table
+    assert "the best training-free baseline (" in table
     assert "flow_percentile` not run" in table and "motion_desc" in table
     res = json.loads((out / "compare.json").read_text())
     s = res["methods"]["mil"]["summary"]["frame_auc"]
@@ -112,3 +113,21 @@ def test_compare_of_baselines_alone_and_a_method_that_cannot_run(tiny_bench, tmp
                  "--seeds", "1", "--out", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err
     assert "none of the asked-for methods can run" in err and "motion_desc" in err
+
+
+def test_baseline_check_names_learned_methods_below_the_best_baseline():
+    from wsvad.compare import baseline_check
+
+    def r(trains, **kv):
+        return {"trains": trains, "summary": {k: {"mean": v} for k, v in kv.items()}}
+    results = {"mil": r(True, frame_auc=0.94), "rtfm": r(True, frame_auc=0.95),
+               "gig": r(True, frame_auc=float("nan")),
+               "flow_mean": r(False, frame_auc=0.908), "flow_percentile": r(False, frame_auc=0.96)}
+    line = baseline_check(results)
+    assert "(flow_percentile, frame AUC 0.960): mil (0.940), rtfm (0.950)." in line
+    assert "Above it" not in line and "gig" not in line
+    results["flow_percentile"] = r(False, frame_auc=0.945)
+    assert baseline_check(results).strip().endswith(
+        "(flow_percentile, frame AUC 0.945): mil (0.940). Above it: rtfm (0.950).")
+    assert baseline_check({"mil": results["mil"]}) == ""          # no baseline: no line
+    assert baseline_check({"flow_mean": results["flow_mean"]}) == ""

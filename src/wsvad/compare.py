@@ -120,8 +120,8 @@ def compare(data: str | Path, out: str | Path, which: str | list[str] = "all",
         per_class = [v.get("classwise_auc") or {} for v in vals]
         if any(per_class):
             results[m]["classwise"] = summarize(per_class, sorted(set().union(*per_class)))
-    table = markdown_table(results, ds.spec.name, seeds) + classwise_table(results) + \
-        tube_table(results)
+    table = markdown_table(results, ds.spec.name, seeds) + baseline_check(results) + \
+        classwise_table(results) + tube_table(results)
     report = {"data": str(ds.spec.path or data), "dataset": ds.spec.name, "seeds": list(seeds),
               "val_fraction": val_fraction, "methods": results, "skipped": skipped,
               "command": command or f"wsvad.compare.compare({str(data)!r}, {str(out)!r}, "
@@ -179,6 +179,36 @@ def markdown_table(results: dict[str, Any], dataset: str, seeds: tuple[int, ...]
     title = (f"{dataset}: mean ± std over seeds {', '.join(map(str, seeds))} (test set scored "
              "once per run; checkpoints and τ chosen on held-out training videos)\n\n")
     return title + "\n".join([head, rule, *rows]) + "\n"
+
+
+def baseline_check(results: dict[str, Any], key: str = "frame_auc") -> str:
+    """One line under the table: which learned methods score below the best training-free
+    baseline in ``key`` (mean over seeds) — a learned method that loses to a statistic of its
+    own input has not learned what its input carries. Empty when no baseline or no learned
+    method has the metric.
+
+    Example:
+        >>> r = {"mil": {"trains": True, "summary": {"frame_auc": {"mean": 0.94}}},
+        ...      "ssrl": {"trains": True, "summary": {"frame_auc": {"mean": 0.995}}},
+        ...      "flow_percentile": {"trains": False, "summary": {"frame_auc": {"mean": 0.992}}}}
+        >>> print(baseline_check(r).strip())
+        Below the best training-free baseline (flow_percentile, frame AUC 0.992): mil (0.940). \
+Above it: ssrl (0.995).
+    """
+    def mean(r: dict) -> float | None:
+        v = (r["summary"].get(key) or {}).get("mean")
+        return None if v is None or math.isnan(v) else float(v)
+    free = {m: mean(r) for m, r in results.items() if not r["trains"] and mean(r) is not None}
+    learned = {m: mean(r) for m, r in results.items() if r["trains"] and mean(r) is not None}
+    if not free or not learned:
+        return ""
+    best = max(free, key=free.__getitem__)
+    label = dict(COLUMNS).get(key, key)
+    below = [f"{m} ({v:.3f})" for m, v in sorted(learned.items()) if v < free[best]]
+    above = [f"{m} ({v:.3f})" for m, v in sorted(learned.items()) if v >= free[best]]
+    line = f"\nBelow the best training-free baseline ({best}, {label} {free[best]:.3f}): " \
+        f"{', '.join(below) or 'none'}."
+    return line + (f" Above it: {', '.join(above)}." if above else "") + "\n"
 
 
 def classwise_table(results: dict[str, Any]) -> str:
