@@ -268,11 +268,11 @@ def test_late_fusion_is_the_mean_of_one_model_per_part(tmp_path):
     torch.testing.assert_close(m.predict(batch).scores, m2.predict(batch).scores)
 
 
-def test_late_fusion_needs_parts_and_a_single_stage_method():
+def test_late_fusion_needs_parts_and_a_method_that_steps_as_one():
     with pytest.raises(ConfigError, match="one model per named part"):
         methods.create("mil", dim=16, fusion="late")
-    with pytest.raises(ConfigError, match="not available for ssrl"):
-        methods.create("ssrl", dim=16, parts=PARTS, fusion="late")
+    with pytest.raises(ConfigError, match="not available for wsstad"):
+        methods.create("wsstad", dim=16, parts=PARTS, fusion="late")
     with pytest.raises(ConfigError, match="choose one of early, late"):
         methods.create("mil", dim=16, parts=PARTS, fusion="middle")
 

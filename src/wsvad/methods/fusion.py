@@ -1,7 +1,7 @@
 """Two-stream late fusion: one model per named part of the features, their scores averaged.
 
-``--set fusion=late`` (methods that read ``features``: mil, rtfm, clav; ``fusion=early``, the
-default, is the papers' single model on the whole vector). The video field's two-stream
+``--set fusion=late`` (methods that read ``features``: mil, rtfm, ssrl, clav; ``fusion=early``,
+the default, is the papers' single model on the whole vector). The video field's two-stream
 practice — Simonyan & Zisserman's RGB and flow networks, I3D's RGB and flow streams — trains a
 network per modality and averages their predictions; here each member is the method itself
 with ``input_parts`` set to one part (e.g. ``appearance``, ``motion``), trained on the same
@@ -15,19 +15,28 @@ ones — and MIL on their concatenation keeps less of each than their average do
 "Input normalisation"). On Ped2 the appearance part misleads and the average loses to the
 single model. Which is better is a property of the data; the default stays the papers'.
 
+Methods that train in stages (SSRL: clip features, then one patch scale a stage) run their
+stages in step: every member begins stage s together, the run keeps the checkpoint validation
+chooses for the fused score, and the next stage starts from it. Each SSRL member reads one part
+of the clip features and every patch scale (the patches are one part, appearance, and are not
+split); its heat map is the members' mean. WSSTAD alternates its two branches inside a step
+(its own ``train_step``) and is not offered.
+
     s_t = (1 / P) Σ_p s_t^(p)        (the members' snippet scores, P parts)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
+import numpy as np
 import torch
 from torch import nn
 
 from wsvad.data.batch import Batch
 from wsvad.errors import ConfigError
-from wsvad.methods.base import Method, MethodConfig, Output
+from wsvad.methods.base import Localization, Method, MethodConfig, Output
 
 
 class LateFusion(Method):
@@ -52,16 +61,33 @@ class LateFusion(Method):
                               f"these have {len(names)} ({', '.join(names)}). Use fusion=early "
                               "(the default), or features with two or more parts (e.g. "
                               "`wsvad extract`'s appearance + motion)")
-        self.name, self.needs, self.paper = cls.name, cls.needs, cls.paper
-        self.Config = cls.Config
         member_cfg = lambda part: type(cfg).build({**cfg.to_dict(), "fusion": "early",  # noqa: E731
                                                    "input_parts": part})
         self.members = nn.ModuleList(cls(dim, member_cfg(n), parts) for n in names)
         first = self.members[0]
-        if first.stage_count() != 1 or type(first).train_step is not Method.train_step:
-            raise ConfigError(f"fusion=late is not available for {cls.name}: it trains in "
-                              "stages or alternates its parts; use fusion=early")
+        self.name, self.needs, self.paper = cls.name, first.needs, cls.paper
+        self.Config = cls.Config
+        if type(first).train_step is not Method.train_step:
+            raise ConfigError(f"fusion=late is not available for {cls.name}: it alternates "
+                              "its parts inside a training step; use fusion=early")
         self.part_names = names
+
+    # -- stages (SSRL): the members move through them together ---------------------------------
+    def stage_count(self) -> int:
+        return self.members[0].stage_count()
+
+    def begin_stage(self, stage: int) -> None:
+        for m in self.members:
+            m.begin_stage(stage)
+
+    def load_state_dict(self, state, strict: bool = True, assign: bool = False):
+        """Each member loads its own entries first (a member may build layers whose size it
+        learns from its checkpoint, as SSRL's patch branches), then the whole as usual."""
+        for i, m in enumerate(self.members):
+            pre = f"members.{i}."
+            m.load_state_dict({k[len(pre):]: v for k, v in state.items() if k.startswith(pre)},
+                              strict, assign)
+        return super().load_state_dict(state, strict, assign)
 
     # -- training ------------------------------------------------------------------------------
     @torch.no_grad()
@@ -92,9 +118,25 @@ class LateFusion(Method):
                             for i, m in enumerate(self.members)]).mean(0)
 
     def optimizer(self) -> torch.optim.Optimizer:
-        """The members' optimiser (same class and settings) over every member's parameters."""
+        """The members' optimiser (same class and settings) over every member's trainable
+        parameters (a staged member freezes some)."""
         own = self.members[0].optimizer()
-        return type(own)(self.parameters(), **own.defaults)
+        return type(own)([p for p in self.parameters() if p.requires_grad], **own.defaults)
+
+    def localize(self, batch: Batch, output: Output) -> list[Localization] | None:
+        """The members' heat maps averaged (SSRL: same grids in every member); None when no
+        member localises."""
+        each = [m.localize(batch, self._member_output(output, i))
+                for i, m in enumerate(self.members)]
+        each = [e for e in each if e is not None]
+        if not each:
+            return None
+        out = []
+        for per_video in zip(*each, strict=True):
+            maps = [loc.heatmaps for loc in per_video if loc.heatmaps is not None]
+            out.append(replace(per_video[0], heatmaps=np.mean(maps, axis=0)
+                               if len(maps) == len(per_video) else per_video[0].heatmaps))
+        return out
 
     def graph_forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         outs = [m.graph_forward(inputs) for m in self.members]
