@@ -124,7 +124,7 @@ def test_relation_module_with_one_instance_adds_its_value_projection():
 
 def test_without_the_relation_module_an_instance_is_scored_on_its_own():
     """Table 4's "w/o RMM": an instance's logit is the FC scorer of its feature alone — other
-    instances of the video do not move it; with the module (the default) they do."""
+    instances of the video do not move it (the default); with the paper's module they do."""
     torch.manual_seed(0)
     x = torch.randn(1, 3, 8)
     crowd = torch.cat([x[:, :1], 10 * torch.randn(1, 2, 8)], 1)   # same first instance
@@ -183,7 +183,7 @@ def test_saturated_branches_still_rank_the_tubes_by_their_logits():
     """A trained branch's logits reach 20–30, where float32 sigmoids are exactly 1.0: the top
     tube must still be the one the branches rate highest, not the first in instance order."""
     torch.manual_seed(0)
-    m = WSSTAD(8, WSSTADConfig(pieces=1)).eval()
+    m = WSSTAD(8, WSSTADConfig(pieces=1, relation=True)).eval()
     regions = np.array([[k, 0, *([float(k)] * 8)] for k in range(3)], np.float32)
     tubes = np.array([[k, 0, 0, 10 * k, 0, 10 * k + 5, 5, 0.9] for k in range(3)], float)
     v = {"features": np.zeros((2, 1, 8), np.float32), "tubes": tubes, "tube_regions": regions}
@@ -264,11 +264,12 @@ def _tube_store(root, n_train=48, n_test=24, t=12, d=16, seed=0):
     return spec
 
 
-def test_wsstad_learns_which_tube_when_and_where(tmp_path):
+@pytest.mark.parametrize("relation", [False, True], ids=["default", "relation_module"])
+def test_wsstad_learns_which_tube_when_and_where(tmp_path, relation):
     spec = _tube_store(tmp_path)
     torch.set_num_threads(2)
-    res = train(spec, "wsstad", tmp_path / "run", {"iterations": 300}, seed=0, val_every=25,
-                patience=None, progress=False)
+    res = train(spec, "wsstad", tmp_path / "run", {"iterations": 300, "relation": relation},
+                seed=0, val_every=25, patience=None, progress=False)
     m = res.metrics
     assert m["tube_video_auc"] > 0.95, m
     assert m["frame_auc"] > 0.85, m
