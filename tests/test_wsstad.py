@@ -137,6 +137,14 @@ def test_without_the_relation_module_an_instance_is_scored_on_its_own():
             assert m.tube.relation is None and m.temporal.relation is None
             torch.testing.assert_close(a, m.tube.scorer.net(x[0, :1])[0, 0])
 
+def test_runs_saved_before_the_relation_switch_keep_the_module():
+    """The default changed to relation=false; a model.json from before the key existed was
+    trained with the module, so it is rebuilt with it (its weights then fit)."""
+    assert WSSTADConfig().relation is False
+    assert WSSTADConfig.stored({"heads": 8})["relation"] is True
+    assert WSSTADConfig.stored({"relation": False})["relation"] is False
+
+
 def test_mutually_guided_losses_by_hand():
     m = WSSTAD(8, WSSTADConfig())
     label = torch.tensor([0.0, 1.0])

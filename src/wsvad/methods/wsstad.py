@@ -102,6 +102,8 @@ class WSSTADConfig(FeatureConfig):
     frame_scores: str = "videolets"   # "videolets" (Table 8) | "tubes" (named deviation)
     iterations: int = 1000
 
+    SINCE = {"relation": True}      # runs saved before the switch existed had the module
+
     RANGES = {**MethodConfig.RANGES, "heads": (1, None, True, False),
               "pieces": (1, None, True, False)}
     CHOICES = {**FeatureConfig.CHOICES, "frame_scores": ("videolets", "tubes")}
