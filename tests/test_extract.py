@@ -116,6 +116,36 @@ def test_maps_and_patch_streams(ped2_store):
                                out.streams["features"][:, 0], atol=2e-2)
 
 
+def test_motion_grid_stream_is_the_descriptor_cells_made_finer(ped2_store):
+    """motion_grid: 12×12 cells of the flow bins and 4 magnitude percentiles. Each 4×4 cell of
+    the descriptor is exactly 3×3 fine cells, so their pixel-weighted bins are the coarse
+    cell's; it comes with every spatial stream, and only with motion."""
+    from wsvad.backbones import VideoEncoder
+    from wsvad.errors import ConfigError
+    from wsvad.methods.motion_grid import motion_cells
+    enc = VideoEncoder("motion", motion_grid=True)
+    out = enc.encode(ped2_store / "in" / "Train001.mp4")
+    grid = out.streams["motion_grid"]
+    assert grid.shape == (8, 12, 12, 16) and grid.dtype == np.float16
+    spec = enc.contract().stream("motion_grid")
+    assert spec.grid == (12, 12) and spec.method == "g12o8m4q4"
+    h = 160                                      # the flow's rows (Ped2 240 → 160 px)
+    rows = np.bincount(np.arange(h) * 12 // h, minlength=12).astype(float)   # 13 or 14 each
+    weight = np.outer(rows, np.ones(12)).reshape(4, 3, 4, 3)
+    fine = grid.astype(np.float64)[..., :12].reshape(8, 4, 3, 4, 3, 12)
+    pooled = (fine * weight[None, ..., None]).sum((2, 4)) / weight.sum((1, 3))[None, ..., None]
+    coarse = motion_cells(out.streams["motion_desc"].astype(np.float64))   # [8, 4, 4, 12]
+    np.testing.assert_allclose(pooled, coarse, atol=2e-3)
+    q = grid[..., 12:].astype(np.float32)                 # p50 ≤ p90 ≤ p99 ≤ p99.9 per cell
+    assert (np.diff(q, axis=-1) >= -1e-3).all() and q.max() > 0
+    names = VideoEncoder("effnet-lite0+motion", maps=True).contract().stream_names
+    assert "motion_grid" in names and \
+        "motion_grid" not in VideoEncoder("effnet-lite0+motion").contract().stream_names
+    assert "motion_grid" not in VideoEncoder("effnet-lite0", maps=True).contract().stream_names
+    with pytest.raises(ConfigError, match="needs a backbone with motion"):
+        VideoEncoder("effnet-lite0", motion_grid=True)
+
+
 def test_workers_shards_rtfm_layout_and_boxes(ped2_store, tmp_path):
     from wsvad.data.readers import RTFMSource
     out = tmp_path / "rtfm"

@@ -88,12 +88,15 @@ def _maps_store(root, n_train=48, n_test=24, t=8, d=64, seed=0, moving=False):
     """Maps 3×3×d of noise; an abnormal video of class "spark" lights the first quarter of the
     channels at one spot for snippets [a, a+4), class "smoke" the second quarter. With
     ``moving``, the maps stay noise and the anomaly is fast flow instead — in the ``motion_desc``
-    cell (of its 4×4 grid) at the spot, the share of pixels moving ≥ 2 px/frame."""
+    cell (of its 4×4 grid) at the spot, the share of pixels moving ≥ 2 px/frame, and in the
+    ``motion_grid`` cells (12×12) under it, that share and the magnitude percentiles."""
     rng = np.random.default_rng(seed)
+    fine_rng = np.random.default_rng(seed + 1)
     streams = (StreamSpec("features", (1, 8)), StreamSpec("maps", (3, 3, d), "float16",
                                                           grid=(3, 3)))
     if moving:
-        streams += (StreamSpec("motion_desc", (208,)),)
+        streams += (StreamSpec("motion_desc", (208,)),
+                    StreamSpec("motion_grid", (12, 12, 16), "float16", grid=(12, 12)))
     contract = FeatureContract(dim=8, crops=1, streams=streams)
     w = FeatureStoreWriter(root / "store", contract)
     videos, kinds, spots = [], {}, {}
@@ -111,6 +114,10 @@ def _maps_store(root, n_train=48, n_test=24, t=8, d=64, seed=0, moving=False):
             arrays["motion_desc"] = np.concatenate(
                 [flow.reshape(t, -1), flow.reshape(t, 16, 12).max(1), np.zeros((t, 4))],
                 axis=1).astype(np.float32)
+            fine = np.abs(fine_rng.normal(0, 0.05, size=(t, 12, 12, 16)))
+            if y:
+                fine[a:a + 4, 3 * r:3 * r + 3, 3 * c:3 * c + 3, 11:] += 0.5
+            arrays["motion_grid"] = fine.astype(np.float16)
         elif y:
             lo = 0 if kind == "spark" else d // 4
             maps[a:a + 4, r, c, lo:lo + d // 4] += 4.0
@@ -151,7 +158,7 @@ def test_gig_learns_when_what_and_where(tmp_path):
 
 def test_motion_cells_on_the_map_grid_and_mirrored_by_hand():
     """Each map position gets the flow cells under it; a flip mirrors positions and directions."""
-    m = methods.create("gig", dim=4, classes="a")
+    m = methods.create("gig", dim=4, classes="a", motion_cells="coarse")
     desc = torch.zeros(1, 1, 208)
     desc[0, 0, 0:12] = torch.arange(12.0)           # cell (0, 0): bins 0…11
     b = Batch(None, torch.zeros(1), maps=torch.zeros(1, 1, 2, 2, 3), motion_desc=desc)
@@ -219,7 +226,7 @@ def test_end_to_end_trains_the_backbone_tail_only_when_asked(tmp_path):
     from wsvad.features.extract import save_tail
     trunk = torch.rand(2, 8, 7, 7, 192)
     batch = Batch(None, torch.tensor([0.0, 1.0]), maps_trunk=trunk,
-                  motion_desc=torch.rand(2, 8, 208))
+                  motion_grid=torch.rand(2, 8, 12, 12, 16))
     tail = save_tail(tmp_path)              # what `wsvad extract --maps-trunk` writes
     tuned = methods.create("gig_e2e", dim=8, tail_weights=str(tail))
     net = load_effnet_lite0().eval()

@@ -18,7 +18,8 @@ def _batch(b=2, c=3, t=32, d=16, needs=("features",)):
     torch.manual_seed(0)
     n = 2 * b
     streams = {"features": torch.rand(n, c, t, d), "motion": torch.rand(n, t),
-               "motion_desc": torch.rand(n, t, 208), "context": torch.rand(n, t, 10)}
+               "motion_desc": torch.rand(n, t, 208), "motion_grid": torch.rand(n, t, 12, 12, 16),
+               "context": torch.rand(n, t, 10)}
     kw = {k: v for k, v in streams.items() if k in needs or k == "features"}
     if "maps" in needs:
         kw["maps"] = torch.rand(n, t, 3, 3, 8)

@@ -58,7 +58,7 @@ def _batch(b=4, t=6, d=16, dp=8, grids=GRIDS):
     torch.manual_seed(0)
     return Batch(torch.rand(b, 1, t, d), torch.tensor([0.0, 0.0, 1.0, 1.0][:b]),
                  patches={f"{r}x{c}": torch.rand(b, t, r * c, dp) for r, c in grids},
-                 motion_desc=torch.rand(b, t, 208))
+                 motion_desc=torch.rand(b, t, 208), motion_grid=torch.rand(b, t, 12, 12, 16))
 
 
 def test_stage_one_is_rtfm_on_the_clip_features_and_patches_are_ignored():
@@ -138,7 +138,8 @@ def test_heatmap_is_the_column_sum_of_the_attention_averaged_over_scales(monkeyp
 def test_each_patch_gets_the_motion_cells_under_it():
     """patch_motion: a patch of the 2×3 grid is its feature + the mean of the 4×4 flow cells it
     overlaps (row-major, as the patches)."""
-    m = methods.create("ssrl", dim=16, scales="2x3", patch_motion=True).eval()
+    m = methods.create("ssrl", dim=16, scales="2x3", patch_motion=True,
+                       motion_cells="coarse").eval()
     assert m.needs == ("features", "patches", "motion_desc")
     b = _batch(grids=((2, 3),))
     b.motion_desc = torch.zeros(4, 6, 208)
@@ -150,6 +151,22 @@ def test_each_patch_gets_the_motion_cells_under_it():
     assert x[0, 0, 5, -1].item() == pytest.approx(0.25) and x[..., :5, 8:].abs().sum() == 0
     off = methods.create("ssrl", dim=16, scales="2x3")               # the default: paper's
     assert off.needs == ("features", "patches") and off._with_motion(b, "2x3", x) is x
+
+
+def test_each_patch_gets_the_fine_motion_cells_under_it():
+    """motion_cells=fine (the default): the 12×12 cells of motion_grid, 16 values each; a 4×7
+    tile covers 3 rows of them and 12/7 columns (adaptive pooling: cells 0–1 for column 0)."""
+    m = methods.create("ssrl", dim=16, scales="4x7", patch_motion=True).eval()
+    assert m.needs == ("features", "patches", "motion_grid")
+    b = _batch(grids=((4, 7),))
+    b.motion_grid = torch.zeros(4, 6, 12, 12, 16)
+    b.motion_grid[..., 0, 0, 15] = 6.0               # top-left fine cell, 99.9th percentile
+    x = m._with_motion(b, "4x7", b.patches["4x7"])
+    assert x.shape == (4, 6, 28, 8 + 16)
+    # tile (0, 0) pools rows 0–2 and columns 0–1 of the fine grid: 6 cells, one of them lit
+    assert x[0, 0, 0, -1].item() == pytest.approx(1.0) and x[..., 1:, 8:].abs().sum() == 0
+    with pytest.raises(DataError, match="motion_grid.*--patches"):
+        m._with_motion(Batch(b.features, b.label, patches=b.patches), "4x7", b.patches["4x7"])
 
 
 def test_bad_patches_and_config_are_clear_errors():

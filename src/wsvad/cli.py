@@ -196,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--fps", type=_number(float, 0, low_open=True),
                    help="resample frames to this rate first")
     x.add_argument("--maps", action="store_true", help="also store 7x7 spatial maps (GIG)")
+    x.add_argument("--motion-grid", action="store_true", default=None,
+                   help="also store the flow of each cell of a 12x12 grid (comes with --maps, "
+                        "--maps-trunk and --patches anyway)")
     x.add_argument("--maps-trunk", action="store_true",
                    help="also store the backbone's trunk output before its last block (7x7x192, "
                         "middle sampled frame), for GIG trained end to end (gig_e2e)")
@@ -383,7 +386,7 @@ def _extract(args: argparse.Namespace) -> int:
                       boxes=args.boxes, view=args.view, patch_mode=args.patch_mode,
                       patch_size=args.patch_size, maps_trunk=args.maps_trunk,
                       tubes=args.tubes, detector=args.detector, detections=args.detections,
-                      ray=args.ray)
+                      ray=args.ray, motion_grid=args.motion_grid)
     print(f"{len(rep.written)} written, {len(rep.skipped)} already done, "
           f"{len(rep.failed)} failed; {rep.frames} frames in {rep.seconds:.1f} s "
           f"({rep.frames / max(rep.seconds, 1e-9):.1f} frames/s) → {args.out}")

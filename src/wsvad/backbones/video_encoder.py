@@ -10,6 +10,10 @@ published releases ``i3d-r50``, ``i3d-inception``, ``c3d`` (user's weights file,
   parts ``appearance`` (1280) and ``motion`` (the 208-d descriptor, the same for every crop);
 * ``motion [T]`` — mean flow magnitude (motion intensity, CLAV/CoMo);
 * ``motion_desc [T, 208]`` — the motion descriptor (:mod:`wsvad.backbones.motion`);
+* ``motion_grid [T, 12, 12, 13]`` float16 — the flow bins and 99th magnitude percentile of each
+  cell of a 12 × 12 grid (:mod:`wsvad.backbones.motion`, ``fine_grid``), for the methods that
+  look inside the frame; written with the motion backbone whenever a spatial stream (``maps``,
+  ``maps_trunk``, ``patches``) is, or with ``motion_grid=True``;
 * ``context [T, 1000]`` — ImageNet class probabilities of the centre view (context labels);
 * ``maps [T, 7, 7, 1280]`` float16 — EfficientNet spatial maps of the centre view (GIG), with
   ``maps=True``;
@@ -102,7 +106,7 @@ class VideoEncoder:
                  patches: tuple[tuple[int, int], ...] = (), boxes: bool = False,
                  view: str = "full", patch_mode: str = "pooled", patch_size: int = 448,
                  maps_trunk: bool = False, tubes: bool = False, detector: str = "mog2",
-                 detections: str | Path | None = None):
+                 detections: str | Path | None = None, motion_grid: bool | None = None):
         if backbone not in BACKBONES:
             raise ConfigError(f"backbone '{backbone}' unknown; available: {', '.join(BACKBONES)}")
         if view not in VIEWS:
@@ -148,6 +152,12 @@ class VideoEncoder:
                               f"{', '.join(PATCH_MODES)}")
         if patch_size < 32:
             raise ConfigError(f"patch_size must be at least 32 pixels, got {patch_size}")
+        if motion_grid is None:     # the fine flow cells come with every spatial stream
+            motion_grid = self.motion and bool(self.maps or self.maps_trunk or self.patches)
+        if motion_grid and not self.motion:
+            raise ConfigError("the motion_grid stream needs a backbone with motion "
+                              "(effnet-lite0+motion or motion)")
+        self.motion_grid = bool(motion_grid)
         self.patch_mode, self.patch_size = patch_mode, int(patch_size)
 
     @property
@@ -169,6 +179,10 @@ class VideoEncoder:
         streams = [StreamSpec("features", (c, d), parts=parts), StreamSpec("motion", ())]
         if self.motion:
             streams.append(StreamSpec("motion_desc", (self.motion_cfg.dim,)))
+        if self.motion_grid:
+            g = self.motion_cfg.fine_grid
+            streams.append(StreamSpec("motion_grid", (g, g, self.motion_cfg.cell_dim), "float16",
+                                      grid=(g, g), method=self.motion_cfg.grid_tag))
         if self.appearance:
             streams.append(StreamSpec("context", (1000,)))
             if self.maps:
@@ -356,11 +370,14 @@ class EncodingSession:
         self.pending: list[np.ndarray] = []
         self.intensity: list[float] = []
         self.desc: list[np.ndarray] = []
+        self.grid: list[np.ndarray] = []
 
     def push(self, clip: np.ndarray) -> dict[str, np.ndarray] | None:
-        intensity, desc = self.motion.encode(clip)
-        self.intensity.append(intensity)
-        self.desc.append(desc)
+        m = self.motion.encode_snippet(clip, fine=self.enc.motion_grid)
+        self.intensity.append(m.intensity)
+        self.desc.append(m.descriptor)
+        if m.grid is not None:
+            self.grid.append(m.grid)
         self.pending.append(clip)
         return self.flush() if len(self.pending) >= self.batch else None
 
@@ -388,7 +405,9 @@ class EncodingSession:
             desc = np.stack(self.desc)
             parts.append(np.repeat(desc[:, None], enc.crops, axis=1))
             out["motion_desc"] = desc.astype(np.float32)
+        if enc.motion_grid:
+            out["motion_grid"] = np.stack(self.grid).astype(np.float16)
         out["features"] = np.concatenate(parts, axis=-1).astype(np.float32)
         out["motion"] = np.asarray(self.intensity, np.float32)
-        self.pending, self.intensity, self.desc = [], [], []
+        self.pending, self.intensity, self.desc, self.grid = [], [], [], []
         return out

@@ -1,7 +1,8 @@
 """The typed batch every method consumes, and the one function that builds it.
 
 Streams of a video are arrays with time first (``features [T, C, D]``, ``motion [T]``,
-``motion_desc [T, M]``, ``context [T, K]``, ``patches_RxC [T, P, D]``, ``maps [T, h, w, D]``) plus
+``motion_desc [T, M]``, ``motion_grid [T, G, G, K]``, ``context [T, K]``,
+``patches_RxC [T, P, D]``, ``maps [T, h, w, D]``) plus
 the row streams (``boxes [N, 6]``, ``tubes [N, 8]``, ``tube_regions [N, 2 + D]``, one array per
 video). :func:`collate` stacks one or several videos' streams into a
 :class:`Batch` — training bags, validation, test scoring, ``wsvad score``, the Python API and
@@ -21,7 +22,7 @@ from wsvad.contract import ROW_STREAMS
 from wsvad.errors import DataError
 
 # time-first streams → batch fields; "patches_RxC" streams go to Batch.patches["RxC"]
-TEMPORAL = ("features", "motion", "motion_desc", "context", "maps", "maps_trunk")
+TEMPORAL = ("features", "motion", "motion_desc", "motion_grid", "context", "maps", "maps_trunk")
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Batch:
         classes: ``[B, K]`` multi-hot anomaly classes, when known.
         motion: ``[B, T]`` motion intensity (mean optical-flow magnitude).
         motion_desc: ``[B, T, M]`` motion descriptor.
+        motion_grid: ``[B, T, G, G, K]`` flow bins of each cell of a fine grid.
         context: ``[B, T, K]`` class scores of the scene (context pseudo-labels).
         patches: ``{"RxC": [B, T, P, D]}`` features of each tile of an R×C grid, row-major.
         maps: ``[B, T, h, w, D]`` spatial feature maps.
@@ -53,6 +55,7 @@ class Batch:
     classes: torch.Tensor | None = None
     motion: torch.Tensor | None = None
     motion_desc: torch.Tensor | None = None
+    motion_grid: torch.Tensor | None = None
     context: torch.Tensor | None = None
     patches: dict[str, torch.Tensor] | None = None
     maps: torch.Tensor | None = None
@@ -79,7 +82,8 @@ class Batch:
         return dataclasses.replace(
             self, features=move(self.features), label=move(self.label), mask=move(self.mask),
             classes=move(self.classes), motion=move(self.motion),
-            motion_desc=move(self.motion_desc), context=move(self.context),
+            motion_desc=move(self.motion_desc), motion_grid=move(self.motion_grid),
+            context=move(self.context),
             patches=None if self.patches is None else {k: move(v) for k, v in
                                                        self.patches.items()},
             maps=move(self.maps), maps_trunk=move(self.maps_trunk))
@@ -98,7 +102,8 @@ class Batch:
         return Batch(
             features=pick(self.features), label=self.label[idx], mask=pick(self.mask),
             classes=pick(self.classes), motion=pick(self.motion),
-            motion_desc=pick(self.motion_desc), context=pick(self.context),
+            motion_desc=pick(self.motion_desc), motion_grid=pick(self.motion_grid),
+            context=pick(self.context),
             patches=None if self.patches is None else {k: v[idx] for k, v in
                                                        self.patches.items()},
             maps=pick(self.maps), maps_trunk=pick(self.maps_trunk),
@@ -168,6 +173,7 @@ def collate(videos: Sequence[Mapping[str, np.ndarray]], labels: Sequence[float] 
                  mask=None if mask is None else torch.from_numpy(mask),
                  classes=None if classes is None else _tensor(classes),
                  motion=out.get("motion"), motion_desc=out.get("motion_desc"),
+                 motion_grid=out.get("motion_grid"),
                  context=out.get("context"), patches=out["patches"] or None,
                  maps=out.get("maps"), maps_trunk=out.get("maps_trunk"),
                  **{k: [np.asarray(v[k]) for v in videos] for k in ROW_STREAMS if k in keys},

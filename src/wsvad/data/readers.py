@@ -114,6 +114,8 @@ _HOW = {"patches": "wsvad extract VIDEOS --out STORE --patches",
         "tube_regions": "wsvad extract VIDEOS --out STORE --tubes",
         "motion": "wsvad extract VIDEOS --out STORE (a backbone with motion: the default)",
         "motion_desc": "wsvad extract VIDEOS --out STORE (a backbone with motion: the default)",
+        "motion_grid": "wsvad extract VIDEOS --out STORE --patches or --maps (it comes with "
+                       "every spatial stream), or --motion-grid",
         "context": "wsvad extract VIDEOS --out STORE (an effnet-lite0 backbone: the default)"}
 
 

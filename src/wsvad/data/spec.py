@@ -116,14 +116,18 @@ class FeatureDataset:
     frame_labels: dict[str, np.ndarray] = field(default_factory=dict)
     contract: FeatureContract | None = None
 
-    def streams_for(self, needs: tuple[str, ...], method: str = "") -> tuple[str, ...]:
+    def streams_for(self, needs: tuple[str, ...], method: str = "",
+                    wants: tuple[str, ...] = ()) -> tuple[str, ...]:
         """Concrete stream names for a method's ``needs``, or a :class:`DataError` that says
-        which stream is missing and how to extract it."""
+        which stream is missing and how to extract it; then those of its ``wants`` (streams it
+        uses when they are there) that the dataset has."""
         try:
-            return resolve_needs(needs, self.source.streams(),
-                                 f"the dataset {self.spec.name!r} ({self.spec.format} layout)")
+            names = resolve_needs(needs, self.source.streams(),
+                                  f"the dataset {self.spec.name!r} ({self.spec.format} layout)")
         except DataError as exc:
             raise DataError(f"method {method!r} cannot run here: {exc}") from None
+        have = set(self.source.streams())
+        return names + tuple(w for w in wants if w in have and w not in names)
 
 
 _HEADER_WORDS = {"label", "labels", "y", "target", "abnormal", "anomaly", "class"}

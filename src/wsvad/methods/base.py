@@ -201,6 +201,8 @@ class Method(nn.Module):
     name: ClassVar[str] = ""
     Config: ClassVar[type[MethodConfig]] = MethodConfig
     needs: ClassVar[tuple[str, ...]] = ("features",)
+    # streams used when the dataset has them (never required): e.g. finer flow for a heat map
+    wants: ClassVar[tuple[str, ...]] = ()
     trains: ClassVar[bool] = True     # False: a training-free baseline (no optimiser steps)
     paper: ClassVar[str] = ""         # the source, for tables and `wsvad info`
 

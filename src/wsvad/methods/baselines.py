@@ -4,8 +4,10 @@ learned method that does worse than its own input is visible at once.
 
 * ``flow_percentile`` — the 99.9th percentile of optical-flow magnitude in the snippet (the last
   column of the ``motion_desc`` stream): one small fast object anywhere raises it. Its
-  ``localize`` is the "largest motion" baseline of *where*: the mean flow magnitude of each cell
-  of the descriptor's grid (4×4 over the whole frame) as the heat map.
+  ``localize`` is the "largest motion" baseline of *where*: the 99th flow-magnitude percentile
+  of each cell of the ``motion_grid`` stream (12×12 over the whole frame) as the heat map, or,
+  in stores without that stream, the mean flow magnitude of each cell of the descriptor's 4×4
+  grid.
 * ``flow_mean`` — the mean optical-flow magnitude (the ``motion`` stream).
 * ``feature_magnitude`` — the ℓ2 norm of the raw snippet feature (mean over crops): RTFM's
   premise (abnormal snippets have larger feature magnitude) taken literally, without learning.
@@ -42,7 +44,7 @@ import torch
 from wsvad.data.batch import Batch
 from wsvad.data.instances import WHOLE_FRAME, tube_instances
 from wsvad.methods.base import Localization, Method, MethodConfig, Output, register
-from wsvad.methods.motion_grid import motion_cells
+from wsvad.methods.motion_grid import FINE_P99, motion_cells
 from wsvad.methods.wsstad import WSSTADConfig, ranked_tubes
 
 QUANTILES = 1001
@@ -132,11 +134,16 @@ class FlowPercentile(Baseline):
     """
 
     name, needs, of = "flow_percentile", ("motion_desc",), staticmethod(flow_top_percentile)
+    wants = ("motion_grid",)
     paper = "training-free: 99.9th percentile of flow magnitude"
 
     def localize(self, batch: Batch, output: Output) -> list[Localization]:
-        """Largest motion: per snippet, each grid cell's mean flow magnitude ``[T, g, g]``."""
-        maps = cell_motion(batch.motion_desc).numpy()
+        """Largest motion: per snippet, each fine cell's 99th flow-magnitude percentile
+        ``[T, 12, 12]`` (``motion_grid``), else each 4×4 cell's mean magnitude ``[T, 4, 4]``."""
+        if batch.motion_grid is not None:
+            maps = batch.motion_grid[..., FINE_P99].float().numpy()
+        else:
+            maps = cell_motion(batch.motion_desc).numpy()
         return [Localization(heatmaps=m) for m in maps]
 
 

@@ -34,16 +34,18 @@ Choices the paper leaves open (no public code), each with its reason:
   σ(g) and the linear heads see values of order one, as they would raw activations.
 - *Motion* (``motion``, default on; a deviation): the paper's maps come from a spatio-temporal
   network trained on Kinetics (TPN), so every position carries motion; ours come from an image
-  network and carry none. Each position therefore gets the flow of its part of the frame — the
-  cells of the ``motion_desc`` stream (per cell: 8 magnitude-weighted orientation bins, 4
-  magnitude shares), area-resampled from the 4×4 flow grid to the map's h × w
-  (:func:`~wsvad.methods.motion_grid.motion_on_grid`) — as 12 more channels, standardised like
-  every channel, the two parts weighted to the same expected norm (the rule of
-  :mod:`wsvad.methods.inputs`; 12 flow bins beside 1280 channels would otherwise not count); a
-  horizontal flip mirrors them too (orientation bin k → 3 − k mod 8). Measured (3 seeds,
-  ``wsvad compare``; README): plaza frame AUC 0.775 ± 0.032 against 0.699 ± 0.044
-  appearance-only (above the flow baseline's 0.760), but Ped2 0.818 ± 0.009 against
-  0.878 ± 0.020. ``motion=false`` is the paper's appearance-only input.
+  network and carry none. Each position therefore gets the flow of its part of the frame — flow
+  cells area-resampled to the map's h × w (:func:`~wsvad.methods.motion_grid.flow_cells`):
+  ``motion_cells=fine`` (default) the ``motion_grid`` stream's 12×12 cells (per cell: 8
+  magnitude-weighted orientation bins, 4 magnitude shares, 4 magnitude percentiles),
+  ``coarse`` the 4×4 cells of ``motion_desc`` (the 12 bins; runs saved before the fine grid
+  read these) — as 16 (12) more channels, standardised like every channel, the two parts
+  weighted to the same expected norm (the rule of :mod:`wsvad.methods.inputs`; a few flow
+  bins beside 1280 channels would otherwise not count); a horizontal flip mirrors them too
+  (orientation bin k → 3 − k mod 8). Measured (3 seeds, ``wsvad compare``; README): with the
+  coarse cells, plaza frame AUC 0.775 ± 0.032 against 0.699 ± 0.044 appearance-only (above
+  the flow baseline's 0.760), but Ped2 0.818 ± 0.009 against 0.878 ± 0.020. ``motion=false``
+  is the paper's appearance-only input.
 - *Segments*: the paper samples n_s = 6 clips 5 frames apart per segment; our snippets are
   16-frame clips and a training video is resampled to T = 8 segments by averaging the maps of
   the snippets each segment covers (the same resampling every method uses).
@@ -73,7 +75,8 @@ Example:
     >>> import torch; from wsvad.data import Batch
     >>> m = GIG(16, GIGConfig.build({"classes": "fall,fight"}))
     >>> b = Batch(None, torch.tensor([0., 1.]), maps=torch.rand(2, 8, 7, 7, 32),
-    ...           motion_desc=torch.rand(2, 8, 208), classes=torch.tensor([[0., 0.], [0., 1.]]))
+    ...           motion_grid=torch.rand(2, 8, 12, 12, 16),
+    ...           classes=torch.tensor([[0., 0.], [0., 1.]]))
     >>> out = m(b)
     >>> out.scores.shape, out.classes.shape, sorted(m.losses(b, out))
     (torch.Size([2, 8]), torch.Size([2, 8, 2]), ['global', 'segment', 'sparsity', 'video'])
@@ -95,7 +98,7 @@ from wsvad.errors import DataError
 from wsvad.methods import losses as L
 from wsvad.methods.base import Localization, Method, MethodConfig, Output, register
 from wsvad.methods.inputs import InputNorm
-from wsvad.methods.motion_grid import MAGNITUDES, ORIENTATIONS, motion_on_grid
+from wsvad.methods.motion_grid import ORIENTATIONS, SOURCES, STREAM, cell_width, flow_cells
 
 TRUNK_WIDTH = 192     # EfficientNet-Lite0's activations before its last block
 # orientation bin k ([k, k+1)·45°) of a left–right mirrored flow: θ → π − θ
@@ -118,12 +121,14 @@ class GIGConfig(MethodConfig):
     smooth_sigma: float = 0.375     # test-time Gaussian σ in snippets (6 frames / 16)
     classes: str | None = None      # comma-separated anomaly classes (filled from the data)
     motion: bool = True             # deviation: flow cells appended to the maps (docstring)
+    motion_cells: str = "fine"      # which cells: "fine" (motion_grid) | "coarse" (motion_desc)
     segment_loss: str = "mean"      # Eq. 11 over the 1 + C entries: "mean" | "sum" (docstring)
 
     RANGES = {**MethodConfig.RANGES, "p": (1, None, True, False),
               "smooth_sigma": (0, None, True, False)}
-    CHOICES = {**MethodConfig.CHOICES, "segment_loss": ("mean", "sum")}
-    SINCE = {"motion": False}       # runs saved before the flow cells read the maps alone
+    CHOICES = {**MethodConfig.CHOICES, "segment_loss": ("mean", "sum"), "motion_cells": SOURCES}
+    # runs saved before the flow cells read the maps alone; before the fine grid, motion_desc
+    SINCE = {"motion": False, "motion_cells": "coarse"}
 
 
 @register
@@ -132,7 +137,7 @@ class GIG(Method):
 
     name = "gig"
     Config = GIGConfig
-    needs = ("maps", "motion_desc")     # ("maps",) with motion=false
+    needs = ("maps", "motion_grid")     # ("maps",) with motion=false; motion_desc if coarse
     paper = "GIG, CityScene challenge (ACM MM 2020 workshop)"
 
     def __init__(self, dim: int, cfg: GIGConfig, parts: tuple[tuple[str, int], ...] = (),
@@ -140,9 +145,8 @@ class GIG(Method):
         super().__init__(dim, cfg, parts)
         self._classes = [c for c in (cfg.classes or "").split(",") if c.strip()] or ["anomaly"]
         self.drop = nn.Dropout(cfg.dropout)
-        self.motion_width = ORIENTATIONS + MAGNITUDES if cfg.motion else 0
-        if not cfg.motion:
-            self.needs = type(self).needs[:1]
+        self.motion_width = cell_width(cfg.motion_cells) if cfg.motion else 0
+        self.needs = type(self).needs[:1] + ((STREAM[cfg.motion_cells],) if cfg.motion else ())
         self.map_dim = None
         if map_dim is not None:
             self._build(map_dim)
@@ -179,15 +183,16 @@ class GIG(Method):
         x = self.raw_maps(batch)
         if self.motion_width:
             h, w = int(x.shape[2]), int(x.shape[3])
-            cells = motion_on_grid(batch.motion_desc.float(), h, w)      # [B, T, h, w, o+m]
+            cells = flow_cells(batch, h, w, self.cfg.motion_cells)       # [B, T, h, w, width]
             x = torch.cat([x, cells.to(x.dtype)], dim=-1)
         if flip is not None:
             mirrored = x.flip(3)
             if self.motion_width:
                 o = torch.tensor(MIRROR_ORIENTATION, device=x.device) + x.shape[-1] - \
                     self.motion_width
+                rest = self.motion_width - ORIENTATIONS     # magnitudes: unchanged by a flip
                 mirrored = torch.cat([mirrored[..., :-self.motion_width], mirrored[..., o],
-                                      mirrored[..., -MAGNITUDES:]], dim=-1)
+                                      mirrored[..., -rest:]], dim=-1)
             x = torch.where(flip[:, None, None, None, None], mirrored, x)
         return x
 
@@ -356,14 +361,14 @@ class GIGEndToEnd(GIG):
         >>> import torch; from wsvad.data import Batch
         >>> m = GIGEndToEnd(16, GIGEndToEndConfig.build({}))
         >>> b = Batch(None, torch.tensor([0., 1.]), maps_trunk=torch.rand(2, 8, 7, 7, 192),
-        ...           motion_desc=torch.rand(2, 8, 208))
+        ...           motion_grid=torch.rand(2, 8, 12, 12, 16))
         >>> m(b).scores.shape, m.raw_maps(b).shape
         (torch.Size([2, 8]), torch.Size([2, 8, 7, 7, 1280]))
     """
 
     name = "gig_e2e"
     Config = GIGEndToEndConfig
-    needs = ("maps_trunk", "motion_desc")     # ("maps_trunk",) with motion=false
+    needs = ("maps_trunk", "motion_grid")     # as GIG's
 
     def __init__(self, dim: int, cfg: GIGEndToEndConfig, parts: tuple[tuple[str, int], ...] = (),
                  map_dim: int | None = None):

@@ -1,8 +1,10 @@
-"""Motion on a spatial grid: the per-cell flow histograms of the ``motion_desc`` stream
-(:mod:`wsvad.backbones.motion`: a ``g × g`` layout, per cell ``o`` magnitude-weighted orientation
-bins and ``m`` magnitude-share bins) laid onto any other grid — a feature map's ``h × w`` or a
-patch layout's rows × columns — so that methods that look inside the frame can see *where*
-things move, not only what they look like.
+"""Motion on a spatial grid: per-cell flow histograms (:mod:`wsvad.backbones.motion`: per cell
+``o`` magnitude-weighted orientation bins and ``m`` magnitude-share bins) laid onto any other grid
+— a feature map's ``h × w`` or a patch layout's rows × columns — so that methods that look inside
+the frame can see *where* things move, not only what they look like. Two sources
+(:func:`flow_cells`): ``fine`` — the ``motion_grid`` stream, a 12 × 12 grid whose cells also
+carry four magnitude percentiles (o + m + 4 values); ``coarse`` — the 4 × 4 cells inside the
+``motion_desc`` descriptor (o + m values; what stores made before the fine grid have).
 
 Resampling is area averaging (``adaptive_avg_pool2d``): an output cell is the mean of the
 descriptor cells it overlaps, so a finer grid repeats a cell's values over the positions inside
@@ -51,11 +53,58 @@ def motion_on_grid(motion_desc: torch.Tensor, rows: int, cols: int) -> torch.Ten
         >>> motion_on_grid(d, 2, 2)[0, 0, 0].item()            # pooled: 1 of 4 cells
         0.25
     """
-    cells = motion_cells(motion_desc)
-    lead, (g, _, c) = cells.shape[:-3], cells.shape[-3:]
+    return cells_on_grid(motion_cells(motion_desc), rows, cols)
+
+
+def cells_on_grid(cells: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    """``[..., g, g, c]`` cell values → area-resampled ``[..., rows, cols, c]``.
+
+    Example:
+        >>> c = torch.zeros(12, 12, 16); c[0:3, 0:3, 15] = 1.0      # the top-left 3×3 cells
+        >>> y = cells_on_grid(c, 4, 7)[..., 15]
+        >>> round(y[0, 0].item(), 3), round(y[0, 1].item(), 3), y[1, 0].item()
+        (1.0, 0.667, 0.0)
+    """
+    lead, (g, g2, c) = cells.shape[:-3], cells.shape[-3:]
+    if g != g2:
+        raise DataError(f"motion cells must be a square grid, got {g}×{g2}")
     w = resampling(int(g), int(rows), int(cols)).to(cells.device)      # [rows·cols, g²]
     y = w @ cells.reshape(*lead, int(g) * int(g), c).float()
     return y.reshape(*lead, int(rows), int(cols), c)
+
+
+SOURCES = ("fine", "coarse")
+# a fine cell's 99th magnitude percentile (its percentiles: 50, 90, 99, 99.9)
+FINE_P99 = ORIENTATIONS + MAGNITUDES + 2
+STREAM = {"fine": "motion_grid", "coarse": "motion_desc"}
+
+
+def cell_width(source: str) -> int:
+    """Values per cell of a source: o + m + 4 (fine), o + m (coarse)."""
+    return ORIENTATIONS + MAGNITUDES + 4 * (source == "fine")
+
+
+def flow_cells(batch, rows: int, cols: int, source: str = "fine") -> torch.Tensor:
+    """The flow cells of a batch on a ``rows × cols`` grid: ``[B, T, rows, cols, c]`` from the
+    ``motion_grid`` stream (``fine``) or the ``motion_desc`` cells (``coarse``).
+
+    Example:
+        >>> from wsvad.data.batch import Batch
+        >>> b = Batch(features=None, label=torch.zeros(1), motion_grid=torch.ones(1, 2, 12, 12, 16))
+        >>> flow_cells(b, 7, 7).shape
+        torch.Size([1, 2, 7, 7, 16])
+    """
+    if source == "coarse":
+        return motion_on_grid(batch.motion_desc.float(), rows, cols)
+    grid = batch.motion_grid
+    if grid is None:
+        raise DataError("the flow cells need the motion_grid stream; extract with --patches, "
+                        "--maps or --motion-grid, or set motion_cells=coarse")
+    if grid.shape[-1] != cell_width("fine"):
+        raise DataError(f"motion_grid has {grid.shape[-1]} values per cell, expected "
+                        f"{cell_width('fine')} (8 orientation bins, 4 magnitude shares, 4 "
+                        "percentiles); extract it with wsvad's motion backbone")
+    return cells_on_grid(grid.float(), rows, cols)
 
 
 @functools.lru_cache(maxsize=64)

@@ -42,14 +42,16 @@ Deviations, each named:
   and, separately for each scale, the patch features (:mod:`wsvad.methods.inputs`);
 * ``patch_motion`` (off by default: the paper's input) — SSRL's patches are I3D clips (motion
   inside); ours are image-network crops with none. ``patch_motion=true`` gives each patch the
-  flow cells of the ``motion_desc`` stream under it (the 4×4 grid of 8 orientation + 4
-  magnitude bins area-resampled to the patch grid,
-  :func:`~wsvad.methods.motion_grid.motion_on_grid`), the two parts weighted to the same
-  expected norm (the rule of :mod:`wsvad.methods.inputs`). Measured (``wsvad compare``,
-  ``psr_dim=256``): Ped2 frame AUC 0.858 ± 0.026 against 0.864 ± 0.026 without (3 seeds),
-  pointing 0.271 against 0.262; plaza seed 1 0.738 against 0.766 — better on the moving
-  classes (vehicle 0.989 vs 0.726, against the flow 0.998 vs 0.895) and worse on the still left
-  object (0.564 vs 0.875). It buys nothing overall, so it is not the default;
+  flow cells under it, area-resampled to the patch grid
+  (:func:`~wsvad.methods.motion_grid.flow_cells`), the two parts weighted to the same
+  expected norm (the rule of :mod:`wsvad.methods.inputs`). ``motion_cells`` says which cells:
+  ``fine`` (default) — the ``motion_grid`` stream's 12×12 cells, 8 orientation + 4 magnitude
+  bins + 4 magnitude percentiles each; ``coarse`` — the 4×4 cells of ``motion_desc`` (12 bins;
+  too coarse for a 4×7 grid: its tiles straddle the cells). Measured with ``coarse``
+  (``wsvad compare``, ``psr_dim=256``, a store before the motion fix): Ped2 frame AUC 0.858 ±
+  0.026 against 0.864 ± 0.026 without (3 seeds), pointing 0.271 against 0.262; plaza seed 1
+  0.738 against 0.766 — better on the moving classes (vehicle 0.989 vs 0.726, against the flow
+  0.998 vs 0.895) and worse on the still left object (0.564 vs 0.875). ``fine``: in the README;
 * MPA stride — the paper says stride 2 (default); the official code uses stride 1
   (``--set mpa_stride=1``: a 2×3 grid keeps 6 cells, 3×5 → 3, 4×7 → 10). Padding 1 for grids
   with fewer than 3 rows or columns (the official code pads only the 2×3 grid), so every grid
@@ -104,7 +106,7 @@ from wsvad.errors import ConfigError, DataError
 from wsvad.methods.base import Localization, register
 from wsvad.methods.blocks import RelationNetwork, xavier_init
 from wsvad.methods.inputs import InputNorm
-from wsvad.methods.motion_grid import MAGNITUDES, ORIENTATIONS, motion_on_grid
+from wsvad.methods.motion_grid import SOURCES, STREAM, cell_width, flow_cells
 from wsvad.methods.rtfm import RTFM, RTFMConfig
 
 
@@ -118,6 +120,7 @@ class SSRLConfig(RTFMConfig):
     psr_dim: int | None = None      # None: PSR at the patch width (paper); N: project to N first
     heatmap: str = "attention"      # where: "attention" (paper Sect. 4.5) | "deviation"
     patch_motion: bool = False      # True: each patch + the flow cells under it (docstring)
+    motion_cells: str = "fine"      # patch_motion's cells: "fine" (motion_grid) | "coarse"
     scale_gate: bool = False        # True: each scale's MPA output × a learned γ_r from 0
     mpa_init: float = 1.0           # MPA's last FC starts at this × its Xavier weights
     weight_decay: float | None = 5e-4   # type: ignore[assignment]  # paper Sect. 4.2
@@ -125,7 +128,8 @@ class SSRLConfig(RTFMConfig):
     RANGES = {**RTFMConfig.RANGES, "mpa_stride": (1, 2, True, True),
               "psr_dim": (4, None, True, False), "mpa_init": (0, None, False, False)}
     CHOICES = {**RTFMConfig.CHOICES, "finetune": ("branch", "patches", "all"),
-               "heatmap": ("attention", "deviation")}
+               "heatmap": ("attention", "deviation"), "motion_cells": SOURCES}
+    SINCE = {"motion_cells": "coarse"}  # runs saved before the fine grid read motion_desc
 
     @property
     def grids(self) -> list[tuple[int, int]]:
@@ -184,16 +188,16 @@ class SSRL(RTFM):
 
     name = "ssrl"
     Config = SSRLConfig
-    needs = ("features", "patches")     # + motion_desc with patch_motion
+    needs = ("features", "patches")     # + motion_grid (or motion_desc) with patch_motion
     paper = "Li et al., ECCV 2022"
 
     def __init__(self, dim: int, cfg: SSRLConfig, parts: tuple[tuple[str, int], ...] = (),
                  patch_dim: int | None = None):
         super().__init__(dim, cfg, parts)
         self.grids = cfg.grids
-        self.motion_width = ORIENTATIONS + MAGNITUDES if cfg.patch_motion else 0
+        self.motion_width = cell_width(cfg.motion_cells) if cfg.patch_motion else 0
         if cfg.patch_motion:
-            self.needs = (*type(self).needs, "motion_desc")
+            self.needs = (*type(self).needs, STREAM[cfg.motion_cells])
         self.patch_dim = patch_dim
         self.register_buffer("active", torch.tensor(len(self.grids)))
         if patch_dim is not None:
@@ -304,7 +308,7 @@ class SSRL(RTFM):
         if not self.motion_width:
             return p
         r, c = dict(zip(map(grid_name, self.grids), self.grids, strict=True))[name]
-        cells = motion_on_grid(batch.motion_desc.float(), r, c)          # [B, T, r, c, o+m]
+        cells = flow_cells(batch, r, c, self.cfg.motion_cells)          # [B, T, r, c, width]
         return torch.cat([p.float(), cells.flatten(2, 3).to(p.device)], dim=-1)
 
     def _relate(self, batch: Batch, name: str) -> tuple[torch.Tensor, torch.Tensor]:

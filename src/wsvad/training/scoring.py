@@ -31,7 +31,7 @@ class VideoScores:
 
 def stream_names(model: Method, ds: FeatureDataset) -> tuple[str, ...]:
     """The dataset's streams that ``model`` needs (clear error when one is missing)."""
-    return ds.streams_for(model.needs, model.name)
+    return ds.streams_for(model.needs, model.name, model.wants)
 
 
 def iter_videos(ds: FeatureDataset, names: list[str], labels: list[int] | None,

@@ -91,7 +91,7 @@ def prepare(data: str | Path | DatasetSpec | FeatureDataset, method: str,
                             "--set tail_weights=FILE")
         overrides["tail_weights"] = str(tail)
     model = methods.create(method, dim=ds.contract.dim, parts=ds.contract.parts, **overrides)
-    streams = ds.streams_for(model.needs, method)
+    streams = ds.streams_for(model.needs, method, model.wants)
     if evaluate_test and ds.test and not allow_missing:
         bad = unreadable_videos(model, ds, [e.name for e in ds.test])
         if bad:
