@@ -2,10 +2,10 @@
 
 Frames per second of the whole pipeline (decode → snippets → backbone → arrays), one process,
 all cores to torch, for each backbone (the 3-D nets with random weights: speed only, one crop);
-plus the time split of the default backbone's stages.
-Writes JSON.
+plus the time split of the default backbone's stages (motion with and without the fine
+``motion_grid`` cells that come with spatial streams). Writes JSON.
 
-    python benchmarks/extract_throughput.py --out benchmarks/results [--videos 4]
+    python benchmarks/extract_throughput.py --out benchmarks/results [--videos 4] [--stages-only]
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ PED2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "ucsd_ped2" / "
 
 
 def stage_split(enc: VideoEncoder, video: Path) -> dict[str, float]:
-    """Seconds spent decoding, in motion and in the appearance network for one video."""
+    """Seconds spent decoding, in motion (without and with the fine grid) and in the appearance
+    network for one video."""
     t0 = time.perf_counter()
     clips = list(iter_snippets((f for f, _ in iter_frames(video)), 16))
     t1 = time.perf_counter()
@@ -40,7 +41,12 @@ def stage_split(enc: VideoEncoder, video: Path) -> dict[str, float]:
     for i in range(0, len(clips), enc.batch_snippets):
         enc._appearance(clips[i:i + enc.batch_snippets])
     t3 = time.perf_counter()
-    return {"decode_s": t1 - t0, "motion_s": t2 - t1, "appearance_s": t3 - t2}
+    fine = MotionEncoder()
+    for c in clips:
+        fine.encode_snippet(c, fine=True)
+    t4 = time.perf_counter()
+    return {"decode_s": t1 - t0, "motion_s": t2 - t1, "appearance_s": t3 - t2,
+            "motion_with_grid_s": t4 - t3, "snippets": len(clips)}
 
 
 def main() -> None:
@@ -48,11 +54,12 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     p.add_argument("--videos", type=int, default=4)
     p.add_argument("--ped2", type=Path, default=PED2)
+    p.add_argument("--stages-only", action="store_true", help="only the default's stage split")
     args = p.parse_args()
     videos = sorted(args.ped2.glob("Test*.mp4"))[: args.videos]
     rows = []
     tmp = Path(tempfile.mkdtemp())
-    for backbone in BACKBONES:
+    for backbone in () if args.stages_only else BACKBONES:
         weights = None
         if backbone in CLIP_NETS:  # speed does not depend on the weight values
             weights = tmp / f"{backbone}.pth"

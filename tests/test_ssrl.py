@@ -20,12 +20,16 @@ GRIDS = ((2, 3), (3, 5))
 
 
 def _patch_store(root, n_train=40, n_test=20, t=12, d=16, dp=8, seed=0, parts=None,
-                 clip_shift=0.0):
+                 clip_shift=0.0, moving=False):
     """Features: noise. Abnormal videos: for snippets [a, a+4) one fixed tile of each grid is
     shifted by +5 in its first four dims (the same spot of the frame in both grids), and the
-    clip features by ``clip_shift`` in every dim."""
+    clip features by ``clip_shift`` in every dim. With ``moving`` the patches stay noise and
+    the anomaly is fast flow instead: the fine flow cells (12×12) around the spot get +1 in the
+    fastest magnitude bin and the percentiles."""
     rng = np.random.default_rng(seed)
+    flow_rng = np.random.default_rng(seed + 1)           # the flow cells: still noise
     streams = (StreamSpec("features", (1, d), parts=parts), StreamSpec("motion_desc", (208,)),
+               StreamSpec("motion_grid", (12, 12, 16), "float16", grid=(12, 12)),
                *(StreamSpec(f"patches_{r}x{c}", (r * c, dp), "float16", grid=(r, c))
                  for r, c in GRIDS))
     w = FeatureStoreWriter(root / "store", FeatureContract(dim=d, crops=1, streams=streams))
@@ -33,15 +37,20 @@ def _patch_store(root, n_train=40, n_test=20, t=12, d=16, dp=8, seed=0, parts=No
     for i in range(n_train + n_test):
         name, y = f"v{i:03d}", int(i % 2)
         s = {"features": rng.normal(size=(t, 1, d)).astype(np.float32),
-             "motion_desc": np.abs(rng.normal(0, 0.1, size=(t, 208))).astype(np.float32)}
+             "motion_desc": np.abs(rng.normal(0, 0.1, size=(t, 208))).astype(np.float32),
+             "motion_grid": np.abs(flow_rng.normal(0, 0.1, size=(t, 12, 12, 16))).astype(
+                 np.float16)}
         fx, fy = rng.uniform(0.05, 0.95, size=2)          # where the anomaly is, as fractions
         a = int(rng.integers(0, t - 4))
         for r, c in GRIDS:
             p = rng.normal(size=(t, r * c, dp)).astype(np.float32)
-            if y:
+            if y and not moving:
                 p[a:a + 4, int(fy * r) * c + int(fx * c), :4] += 5.0
                 s["features"][a:a + 4] += clip_shift
             s[f"patches_{r}x{c}"] = p.astype(np.float16)
+        if y and moving:
+            r0, c0 = int(fy * 12), int(fx * 12)
+            s["motion_grid"][a:a + 4, max(r0 - 1, 0):r0 + 2, max(c0 - 1, 0):c0 + 2, 11:] += 1.0
         w.write(name, EncodedVideo(s, frames=16 * t, fps=25.0, snippets=t))
         videos.append((name, y, a))
         spots[name] = (fx, fy, a)
@@ -66,6 +75,7 @@ def test_stage_one_is_rtfm_on_the_clip_features_and_patches_are_ignored():
     m.begin_stage(1)
     batch = _batch()
     other = Batch(batch.features, batch.label, motion_desc=batch.motion_desc + 1,
+                  motion_grid=batch.motion_grid + 1,
                   patches={k: v + 5 for k, v in batch.patches.items()})
     torch.testing.assert_close(m.predict(batch).scores, m.predict(other).scores)
     assert m.localize(batch, m.predict(batch)) is None      # nothing spatial in stage 1
@@ -149,14 +159,14 @@ def test_each_patch_gets_the_motion_cells_under_it():
     torch.testing.assert_close(x[..., :8], b.patches["2x3"])
     # 4 columns → 3: the last patch column pools cells 2–3; 4 rows → 2: rows 2–3
     assert x[0, 0, 5, -1].item() == pytest.approx(0.25) and x[..., :5, 8:].abs().sum() == 0
-    off = methods.create("ssrl", dim=16, scales="2x3")               # the default: paper's
+    off = methods.create("ssrl", dim=16, scales="2x3", patch_motion=False)     # the paper's
     assert off.needs == ("features", "patches") and off._with_motion(b, "2x3", x) is x
 
 
 def test_each_patch_gets_the_fine_motion_cells_under_it():
     """motion_cells=fine (the default): the 12×12 cells of motion_grid, 16 values each; a 4×7
     tile covers 3 rows of them and 12/7 columns (adaptive pooling: cells 0–1 for column 0)."""
-    m = methods.create("ssrl", dim=16, scales="4x7", patch_motion=True).eval()
+    m = methods.create("ssrl", dim=16, scales="4x7").eval()       # the default: fine cells
     assert m.needs == ("features", "patches", "motion_grid")
     b = _batch(grids=((4, 7),))
     b.motion_grid = torch.zeros(4, 6, 12, 12, 16)
@@ -189,8 +199,10 @@ def test_staged_training_loads_each_stage_and_learns_a_one_tile_anomaly(store, t
     which holds only if each stage starts from the previous stage's checkpoint."""
     torch.set_num_threads(2)
     spec, spots = store
+    # the paper's patch input: here the flow cells are noise, which would only dilute the tile
     res = train(spec, "ssrl", tmp_path / "run",
-                {"scales": "2x3,3x5", "iterations": 100, "batch_size": 8, "psr_dim": 16},
+                {"scales": "2x3,3x5", "iterations": 100, "batch_size": 8, "psr_dim": 16,
+                 "patch_motion": "false"},
                 seed=0, val_every=10, val_fraction=0.2, progress=False)
     hist = res.metrics
     stages = [h for h in __import__("json").loads((tmp_path / "run" / "history.json")
@@ -205,6 +217,30 @@ def test_staged_training_loads_each_stage_and_learns_a_one_tile_anomaly(store, t
     key = "best.temporal.fuse.0.weight"
     assert key in stage1, sorted(stage1)[:5]
     torch.testing.assert_close(model.state_dict()["temporal.fuse.0.weight"], stage1[key])
+
+
+def test_patch_flow_finds_an_anomaly_that_only_moves(tmp_path):
+    """Patches and clip features are noise; the anomaly is fast flow at one spot. With the
+    flow cells on the patches (the default) SSRL learns it and its heat map finds the spot;
+    with the paper's appearance-only patches it cannot."""
+    torch.set_num_threads(2)
+    spec, spots = _patch_store(tmp_path, moving=True)
+    auc = {}
+    for flow in (True, False):
+        res = train(spec, "ssrl", tmp_path / f"run{flow}",
+                    {"scales": "2x3,3x5", "iterations": 60, "batch_size": 8, "psr_dim": 16,
+                     "staged": "false", "patch_motion": str(flow).lower()},
+                    seed=0, val_every=10, val_fraction=0.2, progress=False)
+        auc[flow] = res.metrics["frame_auc"]
+    assert auc[True] > 0.8 and auc[False] < 0.7, auc
+    model = load_checkpoint(tmp_path / "runTrue" / "model")[0]
+    hits = []
+    for name, heat in abnormal_heatmaps(model, spec, ("features", "patches_2x3", "patches_3x5",
+                                                      "motion_grid")):
+        fx, fy, a = spots[name]
+        r, c = np.unravel_index(heat[a:a + 4].mean(0).argmax(), heat.shape[1:])   # 6 × 15
+        hits.append(r // 3 == int(fy * 2) and c // 5 == int(fx * 3))   # in the spot's 2×3 tile
+    assert np.mean(hits) > 0.5, np.mean(hits)
 
 
 def test_heatmap_points_at_the_anomalous_tile(store, tmp_path):
@@ -289,7 +325,8 @@ def test_late_fusion_runs_the_stages_in_step(tmp_path):
                        psr_dim=8)
     batch = _batch()
     m.fit(lambda: iter(Batch(batch.features[i:i + 1], batch.label[i:i + 1],
-                             patches={k: v[i:i + 1] for k, v in batch.patches.items()})
+                             patches={k: v[i:i + 1] for k, v in batch.patches.items()},
+                             motion_grid=batch.motion_grid[i:i + 1])
                        for i in range(4)))
     assert m.stage_count() == 3
     m.begin_stage(3)
@@ -316,5 +353,5 @@ def test_late_fusion_runs_the_stages_in_step(tmp_path):
     assert {h["stage"] for h in history} == {1, 2, 3}
     model = load_checkpoint(tmp_path / "run" / "model")[0]
     assert type(model).__name__ == "LateFusion" and [int(p.active) for p in model.members] == [2, 2]
-    names = ("features", "patches_2x3", "patches_3x5")
+    names = ("features", "patches_2x3", "patches_3x5", "motion_grid")
     assert len(list(abnormal_heatmaps(model, spec, names))) == 5

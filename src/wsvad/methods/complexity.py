@@ -86,7 +86,8 @@ def describe(name: str, dim: int = 2048, patch_dim: int | None = None, crops: in
         grids = getattr(model, "grids", [(2, 3), (3, 5), (4, 7)])
         patches = {f"{r}x{c}": torch.rand(1, t, r * c, pd) for r, c in grids}
     batch = Batch(torch.rand(1, crops, t, dim), torch.zeros(1), motion=torch.rand(1, t),
-                  motion_desc=torch.rand(1, t, 208), context=torch.rand(1, t, 1000),
+                  motion_desc=torch.rand(1, t, 208), motion_grid=torch.rand(1, t, 12, 12, 16),
+                  context=torch.rand(1, t, 1000),
                   patches=patches, maps=torch.rand(1, t, 7, 7, pd) if "maps" in model.needs
                   else None, maps_trunk=torch.rand(1, t, 7, 7, 192))
     if "tube_regions" in model.needs:

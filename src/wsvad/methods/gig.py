@@ -44,8 +44,10 @@ Choices the paper leaves open (no public code), each with its reason:
   bins beside 1280 channels would otherwise not count); a horizontal flip mirrors them too
   (orientation bin k → 3 − k mod 8). Measured (3 seeds, ``wsvad compare``; README): with the
   coarse cells, plaza frame AUC 0.775 ± 0.032 against 0.699 ± 0.044 appearance-only (above
-  the flow baseline's 0.760), but Ped2 0.818 ± 0.009 against 0.878 ± 0.020. ``motion=false``
-  is the paper's appearance-only input.
+  the flow baseline's 0.760), but Ped2 0.818 ± 0.009 against 0.878 ± 0.020; with the fine
+  cells (default) plaza 0.813 ± 0.005 and Ped2 0.843 ± 0.006, Ped2's false alarms at τ halved
+  (0.110 against 0.232) and its pointing tripled (0.209 against 0.071). ``motion=false`` is
+  the paper's appearance-only input.
 - *Segments*: the paper samples n_s = 6 clips 5 frames apart per segment; our snippets are
   16-frame clips and a training video is resampled to T = 8 segments by averaging the maps of
   the snippets each segment covers (the same resampling every method uses).
@@ -353,9 +355,11 @@ class GIGEndToEnd(GIG):
     (batches of a few videos). ``finetune=false`` keeps the tail frozen: the control that
     isolates what training it adds (same stream, same frame). Created without
     ``tail_weights`` (tests, the Python API), the tail starts from random weights.
-    Measured (3 seeds, ``wsvad compare``, README): 5–6 points above ``gig`` on stored maps,
-    above it in every seed — Ped2 0.871 ± 0.018 against 0.818 ± 0.009, the plaza
-    0.836 ± 0.018 against 0.775 ± 0.032 — and p no longer matters (``p=8``: 0.872, 0.828).
+    Measured (3 seeds, ``wsvad compare``, README): with the 4×4 flow cells 5–6 points above
+    ``gig`` on stored maps, above it in every seed — Ped2 0.871 ± 0.018 against
+    0.818 ± 0.009, the plaza 0.836 ± 0.018 against 0.775 ± 0.032 — and p no longer matters
+    (``p=8``: 0.872, 0.828); with the 12×12 cells (default) the plaza 0.846 ± 0.013 against
+    0.813 ± 0.005 (Ped2 not re-measured).
 
     Example:
         >>> import torch; from wsvad.data import Batch

@@ -40,18 +40,22 @@ Deviations, each named:
   the clip feature is appearance + motion (1488-d), so MPA's FC maps Dp = 1280 → D = 1488;
 * inputs — standardised on normal training snippets (``z``, as our RTFM): the clip features
   and, separately for each scale, the patch features (:mod:`wsvad.methods.inputs`);
-* ``patch_motion`` (off by default: the paper's input) — SSRL's patches are I3D clips (motion
-  inside); ours are image-network crops with none. ``patch_motion=true`` gives each patch the
-  flow cells under it, area-resampled to the patch grid
+* ``patch_motion`` (**on** by default; off is the paper's input) — SSRL's patches are I3D clips
+  (motion inside); ours are image-network crops with none. So each patch also gets the flow
+  cells under it, area-resampled to the patch grid
   (:func:`~wsvad.methods.motion_grid.flow_cells`), the two parts weighted to the same
   expected norm (the rule of :mod:`wsvad.methods.inputs`). ``motion_cells`` says which cells:
   ``fine`` (default) — the ``motion_grid`` stream's 12×12 cells, 8 orientation + 4 magnitude
   bins + 4 magnitude percentiles each; ``coarse`` — the 4×4 cells of ``motion_desc`` (12 bins;
-  too coarse for a 4×7 grid: its tiles straddle the cells). Measured with ``coarse``
-  (``wsvad compare``, ``psr_dim=256``, a store before the motion fix): Ped2 frame AUC 0.858 ±
-  0.026 against 0.864 ± 0.026 without (3 seeds), pointing 0.271 against 0.262; plaza seed 1
-  0.738 against 0.766 — better on the moving classes (vehicle 0.989 vs 0.726, against the flow
-  0.998 vs 0.895) and worse on the still left object (0.564 vs 0.875). ``fine``: in the README;
+  too coarse for a 4×7 grid, whose tiles straddle them). Measured (``wsvad compare``, 3 seeds,
+  ``psr_dim=256``, 300 steps a stage; README): Ped2 frame AUC 0.945 ± 0.021 against 0.875 ±
+  0.018 without, pointing 0.547 against 0.206; the plaza 0.745 ± 0.065 against 0.781 ±
+  0.007, pointing 0.147 against 0.042 — better on the moving classes (vehicle 0.971 against
+  0.784), worse on the still ones (fall 0.666 against 0.790, left object 0.720 against
+  0.812). It is the default for *where* (pointing 2.7× and 3.5×) and Ped2; on still anomalies
+  ``patch_motion=false`` does better. With the 4×4 cells (a store before the motion fix):
+  Ped2 0.858 ± 0.026 against 0.864 ± 0.026, pointing 0.271 against 0.262. Runs saved before
+  ``motion_cells`` existed read the 4×4 cells;
 * MPA stride — the paper says stride 2 (default); the official code uses stride 1
   (``--set mpa_stride=1``: a 2×3 grid keeps 6 cells, 3×5 → 3, 4×7 → 10). Padding 1 for grids
   with fewer than 3 rows or columns (the official code pads only the 2×3 grid), so every grid
@@ -88,8 +92,8 @@ Deviations, each named:
 
 Parameters (``wsvad info --method ssrl``, I3D 2048-d, 10 crops):
 166.8M with the paper's stride 2, 192.0M with the official stride 1 — paper Table 6 gives 191M,
-so its count is the official code's; ``share_psr``: 119.6M / 144.8M (Table 6: 136M). The 12
-flow bins per patch of ``patch_motion`` add 1.6M.
+so its count is the official code's; ``share_psr``: 119.6M / 144.8M (Table 6: 136M) — all
+without ``patch_motion``, whose 16 flow values per patch add 2.2M.
 """
 
 from __future__ import annotations
@@ -119,7 +123,7 @@ class SSRLConfig(RTFMConfig):
     mpa_stride: int = 2             # paper: 2; official code: 1
     psr_dim: int | None = None      # None: PSR at the patch width (paper); N: project to N first
     heatmap: str = "attention"      # where: "attention" (paper Sect. 4.5) | "deviation"
-    patch_motion: bool = False      # True: each patch + the flow cells under it (docstring)
+    patch_motion: bool = True       # each patch + the flow cells under it (docstring); False: paper
     motion_cells: str = "fine"      # patch_motion's cells: "fine" (motion_grid) | "coarse"
     scale_gate: bool = False        # True: each scale's MPA output × a learned γ_r from 0
     mpa_init: float = 1.0           # MPA's last FC starts at this × its Xavier weights
@@ -181,7 +185,8 @@ class SSRL(RTFM):
         >>> import torch; from wsvad.data import Batch
         >>> m = SSRL(64, SSRLConfig.build({"batch_size": 2, "scales": "2x3"}))
         >>> b = Batch(torch.rand(4, 1, 8, 64), torch.tensor([0., 0., 1., 1.]),
-        ...           patches={"2x3": torch.rand(4, 8, 6, 32)}, motion_desc=torch.rand(4, 8, 208))
+        ...           patches={"2x3": torch.rand(4, 8, 6, 32)},
+        ...           motion_grid=torch.rand(4, 8, 12, 12, 16))
         >>> m(b).scores.shape, m.localize(b, m(b))[0].heatmaps.shape
         (torch.Size([4, 8]), (8, 2, 3))
     """
