@@ -182,54 +182,48 @@ def test_motion_cells_on_the_map_grid_and_mirrored_by_hand():
     torch.testing.assert_close(w[3:], torch.full((12,), (15 / 2 / 12) ** 0.5))
 
 
-def test_a_run_saved_before_the_fine_flow_cells_reads_the_coarse_ones(tmp_path):
-    """A model.json with ``motion`` but without ``motion_cells`` was trained on motion_desc's
-    4×4 cells: it loads reading them (12 flow channels, weights fit), and compare does not take
-    it for a run of today's default (the 12×12 motion_grid cells)."""
+def _saved_without(tmp_path, key, batch, **config):
+    """A gig run saved with ``config``, then its model.json stripped of ``key`` (as written
+    before the key existed), with a metrics.json: ``(loaded model, compare's _finished)``."""
     import json
 
     from wsvad.compare import _finished
     from wsvad.training.checkpoint import save_checkpoint
-    old = methods.create("gig", dim=4, classes="a", motion_cells="coarse")
-    old(Batch(None, torch.zeros(1), maps=torch.rand(1, 2, 3, 3, 8),
-              motion_desc=torch.rand(1, 2, 208)))                              # builds the heads
+    old = methods.create("gig", dim=4, classes="a", **config)
+    old(batch)                                                              # builds the heads
     contract = FeatureContract(dim=4, crops=1, streams=(StreamSpec("features", (1, 4)),))
     save_checkpoint(old, contract, tmp_path / "model")
     meta = json.loads((tmp_path / "model.json").read_text())
-    del meta["config"]["motion_cells"]
+    del meta["config"][key]
     meta["seed"] = 1
     (tmp_path / "model.json").write_text(json.dumps(meta))
-    model, _, _ = load_checkpoint(tmp_path / "model")
+    (tmp_path / "metrics.json").write_text('{"frame_auc": 0.5}')
+    return load_checkpoint(tmp_path / "model")[0], \
+        lambda over: _finished(tmp_path, "gig", {"classes": "a", **over}, 1)
+
+
+def test_a_run_saved_before_the_fine_flow_cells_reads_the_coarse_ones(tmp_path):
+    """A model.json with ``motion`` but without ``motion_cells`` was trained on motion_desc's
+    4×4 cells: it loads reading them (12 flow channels, weights fit), and compare does not take
+    it for a run of today's default (the 12×12 motion_grid cells)."""
+    batch = Batch(None, torch.zeros(1), maps=torch.rand(1, 2, 3, 3, 8),
+                  motion_desc=torch.rand(1, 2, 208))
+    model, finished = _saved_without(tmp_path, "motion_cells", batch, motion_cells="coarse")
     assert model.cfg.motion_cells == "coarse" and model.needs == ("maps", "motion_desc")
     assert model.map_norm.mean.shape == (8 + 12,)
-    (tmp_path / "metrics.json").write_text('{"frame_auc": 0.5}')
-    over = {"classes": "a"}
-    assert _finished(tmp_path, "gig", over, 1) is None                      # not today's gig
-    assert _finished(tmp_path, "gig", {**over, "motion_cells": "coarse"}, 1) == {"frame_auc": 0.5}
+    assert finished({}) is None                                             # not today's gig
+    assert finished({"motion_cells": "coarse"}) == {"frame_auc": 0.5}
     assert methods.create("gig", dim=4).needs == ("maps", "motion_grid")
 
 
 def test_a_run_saved_before_the_flow_cells_loads_as_it_ran(tmp_path):
     """A model.json without ``motion`` (written before the key existed) is an appearance-only
     GIG: it loads as one, and compare does not take it for a run of today's default."""
-    import json
-
-    from wsvad.compare import _finished
-    from wsvad.training.checkpoint import save_checkpoint
-    old = methods.create("gig", dim=4, classes="a", motion=False)
-    old(Batch(None, torch.zeros(1), maps=torch.rand(1, 2, 3, 3, 8)))       # builds the heads
-    contract = FeatureContract(dim=4, crops=1, streams=(StreamSpec("features", (1, 4)),))
-    save_checkpoint(old, contract, tmp_path / "model")
-    meta = json.loads((tmp_path / "model.json").read_text())
-    del meta["config"]["motion"]
-    meta["seed"] = 1
-    (tmp_path / "model.json").write_text(json.dumps(meta))
-    model, _, _ = load_checkpoint(tmp_path / "model")
+    batch = Batch(None, torch.zeros(1), maps=torch.rand(1, 2, 3, 3, 8))
+    model, finished = _saved_without(tmp_path, "motion", batch, motion=False)
     assert model.cfg.motion is False and model.needs == ("maps",)
-    (tmp_path / "metrics.json").write_text('{"frame_auc": 0.5}')
-    over = {"classes": "a"}
-    assert _finished(tmp_path, "gig", over, 1) is None                      # not today's gig
-    assert _finished(tmp_path, "gig", {**over, "motion": False}, 1) == {"frame_auc": 0.5}
+    assert finished({}) is None                                             # not today's gig
+    assert finished({"motion": False}) == {"frame_auc": 0.5}
 
 
 def test_gig_sees_anomalies_that_only_move(tmp_path):
