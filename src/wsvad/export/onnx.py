@@ -4,10 +4,11 @@ wsvad[onnx]``).
 
 The graph is what :meth:`Method.graph_forward` computes from :meth:`Method.graph_inputs`: for
 most methods their eval-mode ``forward`` on the temporal streams they read — ``features [B, C,
-T, D]``, ``motion [B, T]``, ``motion_desc``, ``context``, ``patches_<r>x<c> [B, T, P, D]``,
-``maps`` … — to ``scores [B, T]`` (and ``classes`` for methods that say "what"); for ``wsstad``
-the two branches on the instances that it assembles per video in NumPy (``x``, ``region``,
-``image`` and their masks) to the four branch scores, Eq. 9 applied after the graph
+T, D]``, ``motion [B, T]``, ``motion_desc``, ``motion_grid``, ``context``,
+``patches_<r>x<c> [B, T, P, D]``, ``maps`` … — to ``scores [B, T]`` (and ``classes`` for
+methods that say "what"); for ``wsstad`` the two branches on the instances that it assembles
+per video in NumPy (``x``, ``region``, ``image`` and their masks) to the four branch scores,
+Eq. 9 applied after the graph
 (:meth:`Method.from_graph`). Every dimension but a feature width is dynamic. It is written next
 to the checkpoint as ``model.onnx`` with ``model.onnx.json`` (inputs, outputs, opset, the
 checkpoint's hash) so a stale export is refused. The engine loads the checkpoint too: it builds
