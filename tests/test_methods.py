@@ -1,4 +1,5 @@
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -198,6 +199,25 @@ def test_relation_network_is_identity_plus_branches_and_needs_divisible_dim():
     assert net(torch.rand(2, 6, 8)).shape == (2, 6, 8)
     with pytest.raises(ValueError, match="divisible by 4"):
         RelationNetwork(10)
+
+
+def test_non_local_attention_scaled_or_softmax_by_hand():
+    """M = θᵀφ / T (RTFM's code) or softmax over each row (SSRL Eq. 1), θ = φ = identity."""
+    from wsvad.methods.blocks import NonLocal1d
+    x = torch.tensor([[[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]]])          # [1, C=2, T=3]
+    dots = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 2.0]])
+    e = math.e
+    for softmax, want in ((False, dots / 3),
+                          (True, torch.tensor([[e, 1, e], [1, e, e], [e, e, e * e]]))):
+        block = NonLocal1d(2, 2, softmax=softmax)
+        with torch.no_grad():
+            for conv in (block.theta, block.phi):
+                conv.weight.copy_(torch.eye(2).unsqueeze(-1))
+                conv.bias.zero_()
+        _, m = block(x, return_map=True)
+        if softmax:
+            want = want / want.sum(1, keepdim=True)
+        assert torch.allclose(m[0], want, atol=1e-6), (softmax, m)
 
 
 def test_mil_l2_normalises_only_raw_input():

@@ -13,7 +13,7 @@ from wsvad.contract import FeatureContract, StreamSpec
 from wsvad.data import Batch
 from wsvad.errors import ConfigError, DataError
 from wsvad.features.store import FeatureStoreWriter
-from wsvad.methods.ssrl import SSRL
+from wsvad.methods.ssrl import SSRL, SSRLConfig
 from wsvad.training import load_checkpoint, train
 
 GRIDS = ((2, 3), (3, 5))
@@ -355,3 +355,22 @@ def test_late_fusion_runs_the_stages_in_step(tmp_path):
     assert type(model).__name__ == "LateFusion" and [int(p.active) for p in model.members] == [2, 2]
     names = ("features", "patches_2x3", "patches_3x5", "motion_grid")
     assert len(list(abnormal_heatmaps(model, spec, names))) == 5
+
+
+def test_psr_attention_softmax_is_row_normalised_and_scaled_is_not():
+    """``psr_attention=softmax``: every row of each scale's M sums to 1 (paper Eq. 1); the
+    default ``scaled`` (RTFM's code) is θᵀφ / P, whose rows need not. The VTR keeps RTFM's."""
+    torch.manual_seed(0)
+    b = Batch(torch.rand(2, 1, 4, 16), torch.tensor([0.0, 1.0]),
+              patches={"2x3": torch.rand(2, 4, 6, 8)})
+    rows = {}
+    for att in ("softmax", "scaled"):
+        m = SSRL(16, SSRLConfig.build({"batch_size": 1, "scales": "2x3", "patch_motion": False,
+                                       "psr_attention": att})).eval()
+        _, attn = m._relate(b, "2x3")                                   # [B·T, P, P]
+        rows[att] = attn.sum(-1)
+        assert attn.shape == (8, 6, 6)
+        assert m.temporal.attention.softmax is False
+        assert m.localize(b, m(b))[0].heatmaps.shape == (4, 2, 3)
+    assert torch.allclose(rows["softmax"], torch.ones(8, 6))
+    assert not torch.allclose(rows["scaled"], torch.ones(8, 6))

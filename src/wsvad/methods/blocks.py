@@ -10,13 +10,22 @@ from torch import nn
 class NonLocal1d(nn.Module):
     """Dot-product non-local block over the time axis (Wang et al. 2018), as in RTFM's TSA.
 
-    ``x [N, C, T]`` → ``x + BN(W · (softmax-free) (θx)ᵀ(φx)/T · g(x))``; the output BN starts at
-    zero so the block begins as the identity (RTFM Eq. 5: F^(TSA) = F^(c4) + F^(c)).
+    ``x [N, C, T]`` → ``x + BN(W · M · g(x))`` with ``M = (θx)ᵀ(φx) / T`` (RTFM's official code,
+    the default) or, with ``softmax``, ``M = softmax_n((θx)ᵀ(φx))`` (each row sums to 1: the
+    embedded-Gaussian block of Wang et al. and SSRL's Eq. 1). The output BN starts at zero so
+    the block begins as the identity (RTFM Eq. 5: F^(TSA) = F^(c4) + F^(c)).
+
+    Example:
+        >>> block = NonLocal1d(4, softmax=True)
+        >>> _, m = block(torch.randn(2, 4, 5), return_map=True)
+        >>> m.shape, bool(torch.allclose(m.sum(-1), torch.ones(2, 5)))
+        (torch.Size([2, 5, 5]), True)
     """
 
-    def __init__(self, channels: int, inner: int | None = None):
+    def __init__(self, channels: int, inner: int | None = None, softmax: bool = False):
         super().__init__()
         inner = inner or max(channels // 2, 1)
+        self.softmax = softmax
         self.g = nn.Conv1d(channels, inner, 1)
         self.theta = nn.Conv1d(channels, inner, 1)
         self.phi = nn.Conv1d(channels, inner, 1)
@@ -27,7 +36,7 @@ class NonLocal1d(nn.Module):
         (row m: how much position m draws from each position n)."""
         g = self.g(x).transpose(1, 2)                        # [N, T, I]
         attn = self.theta(x).transpose(1, 2) @ self.phi(x)   # [N, T, T]  M = F^(c1) F^(c2)ᵀ
-        attn = attn / x.shape[-1]
+        attn = attn.softmax(-1) if self.softmax else attn / x.shape[-1]
         out = x + self.out((attn @ g).transpose(1, 2))
         return (out, attn) if return_map else out
 
@@ -38,9 +47,11 @@ class RelationNetwork(nn.Module):
     ``[N, T, D]`` → ``[N, T, D]``: three dilated convolutions (kernel 3, dilation 1/2/4,
     D → D/4, each ReLU + BN), a 1×1 convolution D → D/4 + ReLU then a non-local block, the four
     concatenated (D), a kernel-3 convolution D → D + ReLU + BN, plus the input (skip).
+    ``softmax``: the non-local block's attention is row-softmax normalised (SSRL Eq. 1, 4)
+    instead of divided by the length (RTFM's official code).
     """
 
-    def __init__(self, dim: int, dilations: tuple[int, ...] = (1, 2, 4)):
+    def __init__(self, dim: int, dilations: tuple[int, ...] = (1, 2, 4), softmax: bool = False):
         super().__init__()
         if dim % 4:
             raise ValueError(f"feature dimension {dim} must be divisible by 4 for the relation "
@@ -50,7 +61,7 @@ class RelationNetwork(nn.Module):
             nn.Sequential(nn.Conv1d(dim, b, 3, padding=d, dilation=d), nn.ReLU(),
                           nn.BatchNorm1d(b)) for d in dilations)
         self.reduce = nn.Sequential(nn.Conv1d(dim, b, 1, bias=False), nn.ReLU())
-        self.attention = NonLocal1d(b, b // 2)
+        self.attention = NonLocal1d(b, b // 2, softmax)
         width = b * (len(dilations) + 1)
         self.fuse = nn.Sequential(nn.Conv1d(width, dim, 3, padding=1, bias=False), nn.ReLU(),
                                   nn.BatchNorm1d(dim))
