@@ -131,3 +131,21 @@ def test_baseline_check_names_learned_methods_below_the_best_baseline():
         "(flow_percentile, frame AUC 0.945): mil (0.940). Above it: rtfm (0.950).")
     assert baseline_check({"mil": results["mil"]}) == ""          # no baseline: no line
     assert baseline_check({"flow_mean": results["flow_mean"]}) == ""
+    results = {"ssrl": r(True, frame_auc=0.945, pointing_accuracy=0.547),
+               "flow_percentile": r(False, frame_auc=0.992, pointing_accuracy=0.785),
+               "flow_mean": r(False, frame_auc=0.908)}                  # no heat map
+    assert baseline_check(results, "pointing_accuracy").strip() == (
+        "Below the best training-free baseline (flow_percentile, pointing 0.785): ssrl (0.547).")
+
+
+def test_classwise_tables_for_auc_and_pointing():
+    from wsvad.compare import classwise_table
+    cell = {"fall": {"mean": 0.5, "std": 0.1}, "bag": {"mean": 0.25, "std": 0.0}}
+    results = {"ssrl": {"trains": True, "classwise_pointing": cell},
+               "flow_percentile": {"trains": False, "classwise_pointing": cell}}
+    table = classwise_table(results, "classwise_pointing")
+    assert table.startswith("\nPointing per anomaly class")
+    assert "| method | bag | fall |" in table
+    assert table.index("| ssrl | 0.250 ± 0.000 | 0.500 ± 0.100 |") < table.index(
+        "| flow_percentile |")                                    # learned methods first
+    assert classwise_table(results) == ""                         # no frame AUC per class

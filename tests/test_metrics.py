@@ -116,10 +116,11 @@ def test_spatial_metrics_report_the_floor_and_the_ceiling(tmp_path):
     hm = np.zeros((1, 2, 4))
     hm[0, 1, 0] = 1.0                                  # peaks bottom-left: 1 frame of 3
     ds = SimpleNamespace(spec=SimpleNamespace(boxes=boxes, snippet_frames=16),
-                         frame_labels={"a": np.ones(16)},
+                         frame_labels={"a": np.ones(16)}, test=[],
                          source=SimpleNamespace(frame_size=lambda name: (400, 200)))
     got = spatial_metrics(SimpleNamespace(localization={"a": Localization(heatmaps=hm)}), ds)
     assert got["pointing_accuracy"] == pytest.approx(1 / 3)
+    assert "classwise_pointing" not in got             # no classes
     assert got["pointing_accuracy_ceiling"] == pytest.approx(2 / 3)   # top-right: 2 of 3
     assert got["pointing_accuracy_centre"] == 0.0      # (200, 100) is in no box
     # declared as the mean of a 1×2 grid, the map can only peak at the halves' centres
@@ -127,6 +128,16 @@ def test_spatial_metrics_report_the_floor_and_the_ceiling(tmp_path):
     two = Localization(heatmaps=hm, grids=((1, 2),))
     assert spatial_metrics(SimpleNamespace(localization={"a": two}), ds)[
         "pointing_accuracy_ceiling"] == 0.0
+    # with classes: pointing per class over its own videos' frames; "b" (a second class, its
+    # one annotated frame in the bottom-left cell) is pointed at every time
+    boxes.write_text(json.dumps({"a": json.loads(boxes.read_text())["a"],
+                                 "b": [[0, 0, 110, 90, 200]]}))
+    ds.frame_labels["b"] = np.ones(16)
+    ds.test = [SimpleNamespace(name="a", cls="fall"), SimpleNamespace(name="b", cls="bag")]
+    got = spatial_metrics(SimpleNamespace(localization={
+        "a": Localization(heatmaps=hm), "b": Localization(heatmaps=hm)}), ds)
+    assert got["classwise_pointing"] == pytest.approx({"bag": 1.0, "fall": 1 / 3})
+    assert got["pointing_accuracy"] == pytest.approx(2 / 4)
 
 
 def test_s_loc_iou_at_eps_and_mean_iou_hand_computed():

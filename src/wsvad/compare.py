@@ -117,11 +117,14 @@ def compare(data: str | Path, out: str | Path, which: str | list[str] = "all",
                       "summary": summarize(vals, [k for k, _ in COLUMNS] + list(TUBE_KEYS)),
                       "seeds": {str(s): {k: v.get(k) for k, _ in COLUMNS}
                                 for s, v in per_seed.items()}}
-        per_class = [v.get("classwise_auc") or {} for v in vals]
-        if any(per_class):
-            results[m]["classwise"] = summarize(per_class, sorted(set().union(*per_class)))
+        for key, metric in (("classwise", "classwise_auc"),
+                            ("classwise_pointing", "classwise_pointing")):
+            per_class = [v.get(metric) or {} for v in vals]
+            if any(per_class):
+                results[m][key] = summarize(per_class, sorted(set().union(*per_class)))
     table = markdown_table(results, ds.spec.name, seeds) + baseline_check(results) + \
-        classwise_table(results) + tube_table(results)
+        baseline_check(results, "pointing_accuracy") + classwise_table(results) + \
+        classwise_table(results, "classwise_pointing") + tube_table(results)
     report = {"data": str(ds.spec.path or data), "dataset": ds.spec.name, "seeds": list(seeds),
               "val_fraction": val_fraction, "methods": results, "skipped": skipped,
               "command": command or f"wsvad.compare.compare({str(data)!r}, {str(out)!r}, "
@@ -184,8 +187,9 @@ def markdown_table(results: dict[str, Any], dataset: str, seeds: tuple[int, ...]
 def baseline_check(results: dict[str, Any], key: str = "frame_auc") -> str:
     """One line under the table: which learned methods score below the best training-free
     baseline in ``key`` (mean over seeds) — a learned method that loses to a statistic of its
-    own input has not learned what its input carries. Empty when no baseline or no learned
-    method has the metric.
+    own input has not learned what its input carries. ``compare`` writes it for frame AUC and
+    for pointing (*where*: the learned heat maps against the largest-motion cell). Empty when
+    no baseline or no learned method has the metric.
 
     Example:
         >>> r = {"mil": {"trains": True, "summary": {"frame_auc": {"mean": 0.94}}},
@@ -211,17 +215,25 @@ Above it: ssrl (0.995).
     return line + (f" Above it: {', '.join(above)}." if above else "") + "\n"
 
 
-def classwise_table(results: dict[str, Any]) -> str:
-    """Frame AUC per anomaly class (that class's test videos + every normal one), mean ± std
-    over seeds, as Markdown; empty when the dataset has no classes."""
-    have = {m: r["classwise"] for m, r in results.items() if r.get("classwise")}
+CLASS_TABLES = {
+    "classwise": "Frame AUC per anomaly class (its test videos and all normal test videos)",
+    "classwise_pointing": "Pointing per anomaly class (the heat-map peak inside a box, over "
+                          "that class's abnormal test frames)",
+}
+
+
+def classwise_table(results: dict[str, Any], key: str = "classwise") -> str:
+    """A metric per anomaly class, mean ± std over seeds, as Markdown — ``classwise``: frame
+    AUC (that class's test videos + every normal one); ``classwise_pointing``: pointing. Empty
+    when no method has it."""
+    have = {m: r[key] for m, r in results.items() if r.get(key)}
     if not have:
         return ""
     classes = sorted(set().union(*have.values()))
     rows = [f"| {m} | " + " | ".join(_cell(c, k) for k in classes) + " |"
             for m, c in sorted(have.items(), key=lambda kv: (not results[kv[0]]["trains"],
                                                               kv[0]))]
-    return ("\nFrame AUC per anomaly class (its test videos and all normal test videos):\n\n"
+    return (f"\n{CLASS_TABLES[key]}:\n\n"
             "| method | " + " | ".join(classes) + " |\n" + "|---" * (len(classes) + 1) + "|\n"
             + "\n".join(rows) + "\n")
 

@@ -153,10 +153,13 @@ def class_metrics(scores: VideoScores, labels: dict[str, np.ndarray],
 
 def spatial_metrics(scores: VideoScores, ds: FeatureDataset) -> dict[str, Any]:
     """Where-metrics of the localisations in ``scores`` against the dataset's boxes, over the
-    abnormal test videos (:mod:`wsvad.evaluation.spatial`)."""
+    abnormal test videos (:mod:`wsvad.evaluation.spatial`); with two or more anomaly classes
+    also ``classwise_pointing`` (pointing over each class's videos)."""
     gt = read_boxes(ds.spec.boxes)
     clip = ds.spec.snippet_frames
+    kind = {e.name: e.cls for e in ds.test}
     hits, masses, slocs, centre, uniform, ceiling = [], [], [], [], [], []
+    per_class: dict[str, list[float]] = {}
     for name, loc in scores.localization.items():
         boxes = gt.get(name)
         if not boxes or ds.frame_labels[name].max() == 0:
@@ -166,6 +169,8 @@ def spatial_metrics(scores: VideoScores, ds: FeatureDataset) -> dict[str, Any]:
             h, m = heatmap_scores(loc.heatmaps, boxes, clip, size, loc.region)
             hits += h
             masses += m
+            if kind.get(name):
+                per_class.setdefault(str(kind[name]), []).extend(h)
             # the same frames scored by a flat map: its peak is the frame centre, its mass in
             # the boxes their share of the frame — the floor every heat map must clear
             h, m = heatmap_scores(np.ones((len(loc.heatmaps), 1, 1)), boxes, clip, size)
@@ -192,6 +197,9 @@ def spatial_metrics(scores: VideoScores, ds: FeatureDataset) -> dict[str, Any]:
                    pointing_accuracy_centre=float(sum(centre) / len(centre)),
                    pointing_accuracy_ceiling=float(sum(ceiling) / len(ceiling)),
                    heatmap_mass_uniform=float(sum(uniform) / len(uniform)))
+    if len(per_class) > 1:
+        out["classwise_pointing"] = {c: float(np.mean(h)) for c, h in sorted(per_class.items())
+                                     if h}
     if slocs:
         out.update(s_loc=float(sum(slocs) / len(slocs)), **localisation_summary(slocs))
     return out
