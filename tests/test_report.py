@@ -66,3 +66,20 @@ def test_console_errors_are_caught(tmp_path):
     bad.write_text("<html><body><script>notDefined();</script></body></html>")
     _, console = render_in_chromium(bad)
     assert any("notDefined" in ln for ln in console)
+
+
+def test_report_shows_auc_and_pointing_per_class():
+    from pathlib import Path
+
+    from wsvad.report.collect import ReportData
+    from wsvad.report.page import render
+    rep = ReportData(run=Path("r"), meta={"method": "ssrl"}, threshold=0.5,
+                     threshold_source="validation", data="spec.yaml",
+                     metrics={"frame_auc": 0.9, "classwise_auc": {"fall": 0.75, "bag": 0.5},
+                              "classwise_pointing": {"fall": 0.125}})
+    html = render(rep)
+    assert "<th>AUC</th><th>pointing</th>" in html
+    assert "<tr><td>fall</td><td class=num>0.7500</td><td class=num>0.1250</td></tr>" in html
+    assert "<tr><td>bag</td><td class=num>0.5000</td><td class=num>n/a</td></tr>" in html
+    rep.metrics.pop("classwise_pointing")
+    assert "pointing" not in render(rep)

@@ -83,9 +83,11 @@ def render(rep: ReportData) -> str:
     e = html.escape
     rows = "".join(f"<tr><td>{e(LABELS[k])}</td><td class=num>{_fmt(m[k])}</td></tr>"
                    for k in LABELS if k in m)
-    cls = m.get("classwise_auc") or {}
-    cls_rows = "".join(f"<tr><td>{e(str(k))}</td><td class=num>{_fmt(v)}</td></tr>"
-                       for k, v in sorted(cls.items()))
+    cls, where = m.get("classwise_auc") or {}, m.get("classwise_pointing") or {}
+    cls_rows = "".join(
+        f"<tr><td>{e(str(k))}</td><td class=num>{_fmt(cls.get(k, float('nan')))}</td>"
+        + (f"<td class=num>{_fmt(where.get(k, float('nan')))}</td>" if where else "")
+        + "</tr>" for k in sorted(set(cls) | set(where)))
     contract = meta.get("contract", {})
     val = meta.get("validation") or {}
     det_rows = []
@@ -122,7 +124,9 @@ def render(rep: ReportData) -> str:
         "the numbers are not comparable with results on the full test set:<br>" +
         "<br>".join(f"{e(k)}: {e(v)}" for k, v in failed.items()) + "</p>")
     classwise = "" if not cls_rows else "<h3>AUC per class (class videos + all normal " \
-        "videos)</h3><table><tr><th>class</th><th>AUC</th></tr>" + cls_rows + "</table>"
+        "videos)" + (" and pointing (where)" if where else "") + "</h3><table><tr><th>class" \
+        "</th><th>AUC</th>" + ("<th>pointing</th>" if where else "") + "</tr>" + cls_rows + \
+        "</table>"
     f1 = m.get("classwise_f1") or {}
     if f1:
         classwise += ("<h3>What: frame F1 per class at τ (MF1 " + _fmt(m.get("mf1")) + ")</h3>"
