@@ -28,12 +28,12 @@ def main() -> None:
     args = ap.parse_args()
     torch.manual_seed(0)
     label = torch.tensor([0.0] * 4 + [1.0] * 4)
-    flow = torch.rand(8, 8, 208)                  # motion_desc: the flow cells gig appends
-    cases = {"gig (frozen maps)": ("gig", {}, Batch(None, label, motion_desc=flow,
+    flow = torch.rand(8, 8, 12, 12, 16)   # motion_grid: the flow cells gig puts on each position
+    cases = {"gig (frozen maps)": ("gig", {}, Batch(None, label, motion_grid=flow,
                                                     maps=torch.rand(8, 8, 7, 7, 1280))),
              "gig_e2e (last block trained)": ("gig_e2e", {}, None),
              "gig_e2e finetune=false (control)": ("gig_e2e", {"finetune": False}, None)}
-    trunk = Batch(None, label, maps_trunk=torch.rand(8, 8, 7, 7, 192) * 3, motion_desc=flow)
+    trunk = Batch(None, label, maps_trunk=torch.rand(8, 8, 7, 7, 192) * 3, motion_grid=flow)
     rows = {}
     for title, (name, over, batch) in cases.items():
         model = methods.create(name, dim=8, **over)

@@ -1,7 +1,8 @@
 """SSRL training speed and peak memory on CPU, at UCF-Crime scale (generated features).
 
 UCF-Crime: 1610 training videos × 32 segments, 10 crops of 2048-d clip features and 49 patch
-features per snippet (2×3 + 3×5 + 4×7, one crop each, as SSRL's release). The whole training set
+features per snippet (2×3 + 3×5 + 4×7, one crop each, as SSRL's release), and the 12×12 flow
+cells (``motion_grid``) that the default ``patch_motion`` puts on each patch. The whole training set
 would hold 1610 × 32 × 49 × 2048 patch values = 10.3 GB in float16 (20.7 GB in float32); the
 step's cost depends only on the batch, so the benchmark keeps a pool of ``--videos`` generated
 videos and reports the full set's size by arithmetic. Measured: seconds per step (median after
@@ -34,7 +35,7 @@ def batch_of(n: int, t: int, crops: int, dim: int, pdim: int) -> Batch:
                  torch.tensor([0.0] * n + [1.0] * n),
                  patches={f"{r}x{c}": torch.randn(2 * n, t, r * c, pdim, generator=g).half()
                           for r, c in GRIDS},
-                 motion_desc=torch.rand(2 * n, t, 208, generator=g))
+                 motion_grid=torch.rand(2 * n, t, 12, 12, 16, generator=g).half())
 
 
 def measure(per_class: int, psr_dim: int | None, finetune: str, steps: int, t: int,
@@ -42,7 +43,7 @@ def measure(per_class: int, psr_dim: int | None, finetune: str, steps: int, t: i
     model = methods.create("ssrl", dim=dim, psr_dim=psr_dim, finetune=finetune,
                            batch_size=per_class)
     batch = batch_of(per_class, t, crops, dim, pdim)
-    batch = Batch(batch.features, batch.label, motion_desc=batch.motion_desc,
+    batch = Batch(batch.features, batch.label, motion_grid=batch.motion_grid.float(),
                   patches={k: v.float() for k, v in batch.patches.items()})
     model(batch)                                    # builds the patch branches
     model.begin_stage(len(GRIDS) + 1)
