@@ -42,22 +42,22 @@ Choices the paper leaves open (no public code), each with its reason:
   read these) — as 16 (12) more channels, standardised like every channel, the two parts
   weighted to the same expected norm (the rule of :mod:`wsvad.methods.inputs`; a few flow
   bins beside 1280 channels would otherwise not count); a horizontal flip mirrors them too
-  (orientation bin k → 3 − k mod 8). Measured (3 seeds, ``wsvad compare``; README): with the
-  coarse cells, plaza frame AUC 0.775 ± 0.032 against 0.699 ± 0.044 appearance-only (above
-  the flow baseline's 0.760), but Ped2 0.818 ± 0.009 against 0.878 ± 0.020; with the fine
-  cells (default) plaza 0.813 ± 0.005 and Ped2 0.843 ± 0.006, Ped2's false alarms at τ halved
-  (0.110 against 0.232) and its pointing tripled (0.209 against 0.071). ``motion=false`` is
-  the paper's appearance-only input.
+  (orientation bin k → 3 − k mod 8). Measured (3 seeds, ``wsvad compare``; docs/results.md): with
+  the coarse cells, plaza frame AUC 0.775 ± 0.032 against 0.699 ± 0.044 appearance-only (above the
+  flow baseline's 0.760), but Ped2 0.818 ± 0.009 against 0.878 ± 0.020; with the fine cells
+  (default) plaza 0.813 ± 0.005 and Ped2 0.843 ± 0.006, Ped2's false alarms at τ halved (0.110
+  against 0.232) and its pointing tripled (0.209 against 0.071). ``motion=false`` is the paper's
+  appearance-only input.
 - *Segments*: the paper samples n_s = 6 clips 5 frames apart per segment; our snippets are
   16-frame clips and a training video is resampled to T = 8 segments by averaging the maps of
   the snippets each segment covers (the same resampling every method uses).
 - *k* (positions per segment) = 5 of 49 and *p* (segments in the consensus) = 3 of 8: unstated
   in the paper; about a tenth of the map, and RTFM's k = 3 of the segments. p is a prior on
   how long anomalies last: only p of an abnormal video's 8 segments are pushed up. Measured
-  (3 seeds, README): on Ped2, whose anomalies fill most of each clip, ``p=8`` (the consensus
-  becomes the mean) scores 0.889 ± 0.004 against 0.818 ± 0.009, on the plaza 0.797 ± 0.028
-  against 0.775 ± 0.032. p = 3 stays: p = T is no longer a top-p, validation cannot tell them
-  apart on these data, and the test numbers above are what prompted the measurement.
+  (3 seeds, docs/results.md): on Ped2, whose anomalies fill most of each clip, ``p=8`` (the
+  consensus becomes the mean) scores 0.889 ± 0.004 against 0.818 ± 0.009, on the plaza 0.797 ± 0.028
+  against 0.775 ± 0.032. p = 3 stays: p = T is no longer a top-p, validation cannot tell them apart
+  on these data, and the test numbers above are what prompted the measurement.
 - *Sparsity* on every video's segment anomaly scores (Eq. 13 sums over T without a label
   condition), averaged over the batch.
 - *Classes*: the C anomaly classes are the training videos' classes (``labels.csv``'s third
@@ -71,7 +71,7 @@ Choices the paper leaves open (no public code), each with its reason:
   per class, the class named at each abnormal test video's peak is right for 0.22 of them
   (chance 0.2) with ``mean`` and 0.37 with ``sum`` (MF1 0.06 → 0.15, 3 seeds), at 1.5 frame-AUC
   points; on the demo's scenes (6 per class) both stay at chance, and ``sum`` costs 2–3 points
-  on Ped2 and the plaza (README).
+  on Ped2 and the plaza (docs/results.md).
 
 Example:
     >>> import torch; from wsvad.data import Batch
@@ -355,7 +355,7 @@ class GIGEndToEnd(GIG):
     (batches of a few videos). ``finetune=false`` keeps the tail frozen: the control that
     isolates what training it adds (same stream, same frame). Created without
     ``tail_weights`` (tests, the Python API), the tail starts from random weights.
-    Measured (3 seeds, ``wsvad compare``, README): with the 4×4 flow cells 5–6 points above
+    Measured (3 seeds, ``wsvad compare``, docs/results.md): with the 4×4 flow cells 5–6 points above
     ``gig`` on stored maps, above it in every seed — Ped2 0.871 ± 0.018 against
     0.818 ± 0.009, the plaza 0.836 ± 0.018 against 0.775 ± 0.032 — and p no longer matters
     (``p=8``: 0.872, 0.828); with the 12×12 cells (default) the plaza 0.846 ± 0.013 against

@@ -32,7 +32,7 @@ scales are averaged on a common grid (rows × cols = least common multiples) →
 ``heatmap=deviation`` (not in the paper) uses instead each patch's distance from normal: the
 norm of its feature standardised on the normal training patches (the statistics SSRL's input
 normalisation fits) — on Ped2 it points 0.597 against the attention map's 0.547, on the
-plaza 0.239 against 0.137 (seed 1; README).
+plaza 0.239 against 0.137 (seed 1; docs/results.md).
 
 Deviations, each named:
 
@@ -49,7 +49,7 @@ Deviations, each named:
   ``fine`` (default) — the ``motion_grid`` stream's 12×12 cells, 8 orientation + 4 magnitude
   bins + 4 magnitude percentiles each; ``coarse`` — the 4×4 cells of ``motion_desc`` (12 bins;
   too coarse for a 4×7 grid, whose tiles straddle them). Measured (``wsvad compare``, 3 seeds,
-  ``psr_dim=256``, 300 steps a stage; README): Ped2 frame AUC 0.945 ± 0.021 against 0.875 ±
+  ``psr_dim=256``, 300 steps a stage; docs/results.md): Ped2 frame AUC 0.945 ± 0.021 against 0.875 ±
   0.018 without, pointing 0.547 against 0.206; the plaza 0.745 ± 0.065 against 0.781 ±
   0.007, pointing 0.147 against 0.042 — better on the moving classes (vehicle 0.971 against
   0.784), worse on the still ones (fall 0.666 against 0.790, left object 0.720 against
@@ -71,7 +71,8 @@ Deviations, each named:
   *least* attended), so the heat map takes |w'_n − median| in both;
 * ``psr_dim`` (off by default) — a linear projection of the patch features to ``psr_dim``
   before PSR, so PSR and MPA run at that width: at the paper's width a Ped2 step (8 videos)
-  takes 4.9 s on 2 CPU cores, at ``psr_dim=256`` 0.53 s; the measurements in the README use 256;
+  takes 4.9 s on 2 CPU cores, at ``psr_dim=256`` 0.53 s; the measurements in docs/results.md
+  use 256;
 * ``scale_gate`` (off by default: the paper's plain sum) — each scale's MPA output is
   multiplied by a learned scalar γ_r
   that starts at 0 before it joins the clip feature (the ReZero initialisation), so stage s

@@ -27,11 +27,11 @@ on its own feature).
 **Named deviation: ``relation`` defaults to false** (the paper's Table 4 "w/o RMM" row). On short
 clips (Ped2, the plaza scenes: 10–12 snippets a video) the module lets every instance see its
 whole video, and the branches learn to classify videos — near-flat scores within a video. Measured
-with ``wsvad compare`` (3 seeds, README "Where, as tubes"): without the module wsstad is better in
-IoU@0.1, mean IoU and frame AUC on both Ped2 and the plaza, and 3–4× faster; with it, it finds the
-abnormal tube in fewer Ped2 videos than the training-free ``tube_motion`` and its Ped2 frame AUC is
-6 points below RTFM's. The paper measured the module helping on minutes-long videos with hundreds
-of instances a bag (ST-UCF-Crime, STRA), which this project cannot test offline:
+with ``wsvad compare`` (3 seeds, docs/results.md "Where, as tubes"): without the module wsstad is
+better in IoU@0.1, mean IoU and frame AUC on both Ped2 and the plaza, and 3–4× faster; with it, it
+finds the abnormal tube in fewer Ped2 videos than the training-free ``tube_motion`` and its Ped2
+frame AUC is 6 points below RTFM's. The paper measured the module helping on minutes-long videos
+with hundreds of instances a bag (ST-UCF-Crime, STRA), which this project cannot test offline:
 ``--set wsstad.relation=true`` restores it for such videos.
 
 Inference (Sect. 3.4, Eq. 9): every tube is cut into ``pieces`` (M) hypothetical sub-tubes;
@@ -47,13 +47,13 @@ paper cuts tubes because one may hold normal and abnormal events; its tubes are 
 (unary) in minutes-long videos. In clips of 6–18 s (Ped2, the plaza) a tube is 2–11 snippets and
 the anomaly usually lasts all of it: a half covers half of the ground-truth frames, and S_loc
 counts the other half as misses. Ped2, relation=false, the same three checkpoints scored with
-M = 1 / 2 / 3: IoU@0.1 0.72 / 0.44 / 0.17, upper bound's mean IoU 0.36 / 0.22 / 0.16 (README;
-M was set to 2 before that measurement, so the choice of 1 has seen those test videos — the
-plaza scenes, measured after the change, are the held-out check); ``--set wsstad.pieces=2`` for
-cut tubes on long videos. Training uses whole tubes; when the relation module scores the other
-branch's max instance, it sees that instance among the other instances of its video (the module
-is defined on a video's set); a video without any tube has one whole-frame instance; region
-features get their own input normalisation (fitted on normal training videos' crops), the
+M = 1 / 2 / 3: IoU@0.1 0.72 / 0.44 / 0.17, upper bound's mean IoU 0.36 / 0.22 / 0.16
+(docs/results.md; M was set to 2 before that measurement, so the choice of 1 has seen those test
+videos — the plaza scenes, measured after the change, are the held-out check); ``--set
+wsstad.pieces=2`` for cut tubes on long videos. Training uses whole tubes; when the relation module
+scores the other branch's max instance, it sees that instance among the other instances of its video
+(the module is defined on a video's set); a video without any tube has one whole-frame instance;
+region features get their own input normalisation (fitted on normal training videos' crops), the
 whole-frame features the usual one.
 """
 
