@@ -130,7 +130,7 @@ def test_config_values_are_range_checked():
                       ({"batch_size": 2.5}, "whole number"),
                       ({"normalize": "maybe"}, "true or false"),
                       ({"lambda_smooth": "-1e-3"}, "out of range"),
-                      ({"input_norm": "zscore"}, "choose one of log, z, none")]:
+                      ({"input_norm": "zscore"}, "choose one of log, z, abs, none")]:
         with pytest.raises(ConfigError, match=match):
             methods.create("mil", dim=8, **kv)
 
@@ -224,6 +224,29 @@ def test_mil_l2_normalises_only_raw_input():
     assert methods.create("mil", dim=8).cfg.normalize is False            # input_norm: log
     assert methods.create("mil", dim=8, input_norm="none").cfg.normalize is True   # paper
     assert methods.create("mil", dim=8, normalize="true").cfg.normalize is True
+
+
+def test_input_norm_abs_keeps_the_size_of_a_deviation_not_its_direction():
+    """Normal data: dim 0 has mean 1, σ 2. A snippet 3 σ above or below normal maps to
+    log(1 + 3) / √2 (part width 2) under ``abs`` — the same vector, so every model scores both
+    the same — and to ± that under ``log``."""
+    from wsvad.methods.inputs import InputNorm
+    normal = torch.tensor([[-1.0, 0.0, 5.0], [3.0, 2.0, 5.0]])   # dim 0: μ 1, σ 2
+    parts = (("a", 2), ("b", 1))
+    up, down = torch.tensor([[7.0, 1.0, 5.0]]), torch.tensor([[-5.0, 1.0, 5.0]])
+    size, signed = InputNorm(3, "abs"), InputNorm(3, "log")
+    size.fit(normal, parts)
+    signed.fit(normal, parts)
+    expect = math.log(4.0) / math.sqrt(2.0)
+    assert size(up)[0, 0].item() == pytest.approx(expect)
+    assert torch.equal(size(up), size(down))
+    assert signed(up)[0, 0].item() == pytest.approx(expect)
+    assert signed(down)[0, 0].item() == pytest.approx(-expect)
+    mil = methods.create("mil", dim=3, parts=parts, input_norm="abs").eval()
+    mil.input_norm.load_state_dict(size.state_dict())
+    x = torch.cat([up, down])[:, None, None, :].expand(2, 1, 4, 3)   # [B, crops, T, D]
+    scores = mil(Batch(x, torch.ones(2))).scores
+    assert torch.allclose(scores[0], scores[1])
 
 
 @pytest.mark.parametrize("name", [n for n in methods.names(trains=True)

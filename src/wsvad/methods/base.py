@@ -78,7 +78,7 @@ class MethodConfig:
     weight_decay: float = 0.0
     iterations: int = 1000        # upper bound; validation picks the checkpoint
     crops_per_step: int | None = None  # None = all crops (faithful); N = N random crops per video
-    input_norm: str = "log"       # standardised on normal training snippets: "log" | "z" | "none"
+    input_norm: str = "log"       # on normal training snippets: "log" | "z" | "abs" | "none"
 
     # allowed ranges of numeric keys: (low, high, low included, high included); None = open
     RANGES: ClassVar[dict[str, tuple[float | None, float | None, bool, bool]]] = {
