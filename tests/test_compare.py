@@ -22,6 +22,9 @@ def test_compare_writes_the_table_and_resumes(tiny_bench, tmp_path, capsys):
     per_seed = [res["methods"]["mil"]["seeds"][k]["frame_auc"] for k in ("1", "2")]
     assert s["n"] == 2 and abs(s["mean"] - np.mean(per_seed)) < 1e-6
     assert abs(s["std"] - np.std(per_seed)) < 1e-6
+    # an unscoped --set reaches the learned methods, not the training-free references
+    assert str(res["methods"]["mil"]["overrides"]["batch_size"]) == "4"
+    assert "batch_size" not in res["methods"]["feature_magnitude"]["overrides"]
     assert (out / "compare.png").stat().st_size > 3000
     assert "Frame AUC per anomaly class" in table and "| mil |" in table.split("class")[-1]
     assert res["methods"]["mil"]["classwise"] and (out / "classwise.png").stat().st_size > 3000

@@ -44,13 +44,23 @@ TUBE_KEYS = ("tube_video_auc", "tube_false_alarm_rate", "iou@0.1", "iou@0.2", "i
 
 
 def _method_overrides(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """``key=value`` applies to every method whose config has ``key``; ``method.key=value``
-    to that method only."""
+    """``key=value`` applies to every *learned* method whose config has ``key``;
+    ``method.key=value`` to that method only. A training-free baseline takes only settings
+    addressed to it by name, so that its row is the same reference in every table on a store
+    (``--set input_norm=abs`` once silently changed ``normal_distance``'s input).
+
+    Example:
+        >>> _method_overrides("normal_distance", {"input_norm": "abs"})
+        {}
+        >>> _method_overrides("normal_distance", {"normal_distance.input_norm": "abs"})
+        {'input_norm': 'abs'}
+    """
     keys = set(methods.get(name).Config().to_dict())
+    learned = methods.get(name).trains
     out = {}
     for k, v in overrides.items():
         scope, _, key = k.rpartition(".")
-        if scope and scope != name:
+        if (scope and scope != name) or (not scope and not learned):
             continue
         if key in keys:
             out[key] = v
