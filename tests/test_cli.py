@@ -140,3 +140,18 @@ def test_detect_help_is_readable(capsys):
     text = capsys.readouterr().out
     for word in ("rtsp://", "webcam:0", "--threshold", "hysteresis", "--realtime"):
         assert word in text
+
+
+def test_every_subcommand_and_option_says_what_it_is(capsys):
+    """`wsvad CMD --help` opens with what CMD does, and no option or positional is left bare."""
+    import argparse
+
+    from wsvad.cli import build_parser
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    bare = [f"{name} {a.option_strings or a.dest}" for name, p in sub.choices.items()
+            for a in p._actions if a.help is None and "-h" not in a.option_strings]
+    assert not bare, bare
+    assert all(p.description for p in sub.choices.values())
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    assert "calibrated threshold" in capsys.readouterr().out

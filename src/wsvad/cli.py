@@ -110,6 +110,11 @@ def _detect(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _command(sub, name: str, help: str) -> argparse.ArgumentParser:
+    """A subcommand whose own ``--help`` opens with the line ``wsvad --help`` lists for it."""
+    return sub.add_parser(name, help=help, description=help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wsvad", description="Weakly-supervised video anomaly "
                                 "detection: train, evaluate and score on snippet features.",
@@ -117,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"wsvad {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a method on a dataset spec, pick the checkpoint on "
+    t = _command(sub, "train", help="train a method on a dataset spec, pick the checkpoint on "
                        "held-out training videos, evaluate on the test set once")
     t.add_argument("--method", choices=methods.names(), help="method to train (or from --config)")
     t.add_argument("--config", type=Path, help="YAML with 'method:' and 'config:' (see configs/); "
@@ -126,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, type=Path, help="run directory to write")
     t.add_argument("--iterations", type=_number(int, 1), help="upper bound on training steps "
                    "(default: the method's)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="seed of a one-seed run (default 0)")
     t.add_argument("--seeds", type=_seeds,
                    help="comma-separated seeds: one run each + mean ± std")
     t.add_argument("--val-fraction", type=_number(float, 0, 1, high_open=True), default=0.1,
@@ -144,13 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--allow-missing", action="store_true", help="report on the test videos "
                    "that can be scored when some cannot (default: stop, naming them)")
 
-    e = sub.add_parser("evaluate", help="re-evaluate a saved run")
-    e.add_argument("--run", required=True, type=Path)
-    e.add_argument("--data", type=Path, help="dataset spec (default: the run's own)")
+    e = _command(sub, "evaluate", help="re-evaluate a saved run at its calibrated threshold; "
+                       "writes RUN/evaluation.json (another dataset: evaluation-NAME.json)")
+    e.add_argument("--run", required=True, type=Path, help="run directory from `wsvad train` "
+                   "(or one method x seed folder of a `wsvad compare` output)")
+    e.add_argument("--data", type=Path, help="dataset spec (default: the run's own); another "
+                   "store with the same feature contract evaluates across datasets")
     e.add_argument("--allow-missing", action="store_true", help="report on the test videos "
                    "that can be scored when some cannot (default: stop, naming them)")
 
-    c = sub.add_parser("compare", help="train and evaluate several methods x seeds on one "
+    c = _command(sub, "compare", help="train and evaluate several methods x seeds on one "
                        "dataset; one table (compare.md, compare.json, compare.png)")
     c.add_argument("--data", required=True, type=Path, help="dataset spec YAML")
     c.add_argument("--methods", default="all", help="comma-separated learned methods, or "
@@ -159,32 +167,36 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True, type=Path, help="folder for runs and the table "
                    "(re-running skips finished method x seed runs)")
     c.add_argument("--set", dest="sets", action="append", default=[], metavar="[METHOD.]KEY=V",
-                   help="config override for every method that has KEY, or METHOD.KEY for one")
+                   help="config override for every learned method that has KEY, or "
+                   "METHOD.KEY for one (a training-free baseline takes only METHOD.KEY)")
     c.add_argument("--config", dest="configs", action="append", default=[], type=Path,
                    metavar="FILE", help="a method config file (configs/*.yaml), repeatable: "
                    "its settings apply to its method, which joins --methods")
     c.add_argument("--iterations", type=_number(int, 1), help="cap on training steps of every "
                    "learned method (default: each method's)")
-    c.add_argument("--val-fraction", type=_number(float, 0, 1, high_open=True), default=0.1)
+    c.add_argument("--val-fraction", type=_number(float, 0, 1, high_open=True), default=0.1,
+                   help="share of the training videos held out to choose each run's checkpoint "
+                   "and threshold (default 0.1)")
     c.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (see train)")
 
-    s = sub.add_parser("score", help="per-snippet and per-frame scores of one feature file")
-    s.add_argument("--run", required=True, type=Path)
+    s = _command(sub, "score", help="per-snippet and per-frame scores of one feature file")
+    s.add_argument("--run", required=True, type=Path, help="run directory from `wsvad train`")
     s.add_argument("--features", required=True, type=Path, help=".npy [T, D] or [T, crops, D]")
     s.add_argument("--out", type=Path, help="CSV to write (frame,snippet,score)")
     s.add_argument("--stream", dest="streams", action="append", default=[],
                    metavar="NAME=FILE", help="another stream the method needs, e.g. "
                    "motion=Test001_motion.npy (repeatable)")
 
-    d = sub.add_parser("demo", help="generate plaza videos, extract features, train RTFM and "
+    d = _command(sub, "demo", help="generate plaza videos, extract features, train RTFM and "
                        "MIL, evaluate, write the HTML reports and an overlay video (~7 min)")
-    d.add_argument("--out", type=Path, default=Path("runs/demo"))
+    d.add_argument("--out", type=Path, default=Path("runs/demo"),
+                   help="folder for the scenes, store, runs and reports (runs/demo)")
     d.add_argument("--iterations", type=_number(int, 1),
                    help="training steps per run (default: each method's demo setting)")
     d.add_argument("--features", action="store_true", help="the feature-level demo instead: "
                    "generated feature benchmark, RTFM and MIL over 3 seeds")
 
-    x = sub.add_parser("extract", help="extract features of videos into a FeatureStore")
+    x = _command(sub, "extract", help="extract features of videos into a FeatureStore")
     x.add_argument("videos", type=Path, help="a video file, a folder of videos (or of frame "
                    "folders), or a .txt/.list file of paths")
     x.add_argument("--out", required=True, type=Path, help="store folder (created/resumed)")
@@ -192,7 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="effnet-lite0+motion (default) | effnet-lite0 | motion | i3d-r50 | "
                    "i3d-inception | c3d (the last three need --weights)")
     x.add_argument("--weights", type=Path, help="weights file for the backbone")
-    x.add_argument("--crops", type=int, default=1, choices=(1, 5, 10))
+    x.add_argument("--crops", type=int, default=1, choices=(1, 5, 10),
+                   help="crops per snippet: 1 (default), or torchvision's FiveCrop/TenCrop order "
+                   "as the published I3D releases")
     x.add_argument("--fps", type=_number(float, 0, low_open=True),
                    help="resample frames to this rate first")
     x.add_argument("--maps", action="store_true", help="also store 7x7 spatial maps (GIG)")
@@ -238,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--format", choices=("store", "rtfm"), default="store",
                    help="rtfm also writes <name>_i3d.npy files at the top level")
 
-    dt = sub.add_parser("detect", help="score videos or a live stream with a trained run: "
+    dt = _command(sub, "detect", help="score videos or a live stream with a trained run: "
                         "scores.csv, events.json, timeline.png, overlay.mp4 per video")
     dt.add_argument("input", help="a video file, a folder of videos, a frame folder, or a "
                     "stream: rtsp://…, http://…, webcam:0")
@@ -267,14 +281,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="score with PyTorch (default) or with the run's ONNX export through "
                     "onnxruntime (`wsvad export` first; no heat maps/tubes then)")
 
-    ex = sub.add_parser("export", help="export a run's scoring head for another runtime "
+    ex = _command(sub, "export", help="export a run's scoring head for another runtime "
                         "(ONNX; detect --engine onnx uses it)")
     ex.add_argument("--run", required=True, type=Path, help="run directory (a multi-seed run: "
                     "the seed detect would pick)")
     ex.add_argument("--format", choices=("onnx",), default="onnx", help="onnx (the only one)")
     ex.add_argument("--out", type=Path, help="file to write (default: <run>/model.onnx)")
 
-    sv = sub.add_parser("serve", help="an HTTP detection service for a run (pip install "
+    sv = _command(sub, "serve", help="an HTTP detection service for a run (pip install "
                         "'wsvad[serve]'): POST /detect, /streams; GET /health, /metrics")
     sv.add_argument("--run", required=True, type=Path, help="run directory from `wsvad train`")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1: "
@@ -295,16 +309,16 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--allow-file-urls", action="store_true",
                     help="accept file:// stream URLs (they read this machine's disk)")
 
-    r = sub.add_parser("report", help="one self-contained HTML page of a run: metrics, ROC/PR, "
+    r = _command(sub, "report", help="one self-contained HTML page of a run: metrics, ROC/PR, "
                        "timelines, top detections")
-    r.add_argument("--run", required=True, type=Path)
+    r.add_argument("--run", required=True, type=Path, help="run directory from `wsvad train`")
     r.add_argument("--data", type=Path, help="dataset spec (default: the run's own)")
     r.add_argument("--out", type=Path, help="HTML file (default: <run>/report.html)")
     r.add_argument("--videos", type=Path, help="folder of the source videos, for thumbnails")
 
-    i = sub.add_parser("info", help="parameters and multiply-accumulates (FLOPs as papers count "
+    i = _command(sub, "info", help="parameters and multiply-accumulates (FLOPs as papers count "
                        "them) of a method, on random inputs of the published I3D shape")
-    i.add_argument("--method", required=True)
+    i.add_argument("--method", required=True, choices=methods.names(), help="method to describe")
     i.add_argument("--dim", type=_number(int, 4), default=2048, help="feature width (2048)")
     i.add_argument("--patch-dim", type=_number(int, 4), help="patch feature width (= --dim)")
     i.add_argument("--crops", type=_number(int, 1), default=10, help="crops per snippet (10)")
@@ -312,9 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="config override, e.g. --set share_psr=true")
 
-    b = sub.add_parser("make-benchmark", help="write a generated feature benchmark (RTFM layout)")
-    b.add_argument("--out", required=True, type=Path)
-    b.add_argument("--seed", type=int, default=0)
+    b = _command(sub, "make-benchmark", help="write a generated feature benchmark (RTFM layout)")
+    b.add_argument("--out", required=True, type=Path, help="folder to write (features, lists, "
+                   "labels, ground truth)")
+    b.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     return p
 
 
