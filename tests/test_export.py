@@ -36,9 +36,9 @@ def _streams(t: int, d: int = 16, seed: int = 0) -> dict[str, np.ndarray]:
     return out
 
 
-def _fitted(name: str, dim: int, videos: list[dict[str, np.ndarray]]):
+def _fitted(name: str, dim: int, videos: list[dict[str, np.ndarray]], **config):
     torch.manual_seed(0)
-    m = methods.create(name, dim=dim, batch_size=2)
+    m = methods.create(name, dim=dim, batch_size=2, **config)
     keys = [k for k in videos[0] if k in m.needs or k == "features" or
             (k.startswith("patches_") and "patches" in m.needs)]
     if "tubes" not in m.needs:
@@ -69,6 +69,19 @@ def test_every_method_exports_or_says_why(name, tmp_path):
             got_loc = m.localize(collate([s]), out)[0]
             assert [round(x.score, 4) for x in got_loc.tubes] == \
                 [round(x.score, 4) for x in want_loc.tubes]
+
+
+def test_late_fusion_with_a_mode_per_part_exports(tmp_path):
+    """Two members, each normalising the appearance part with ``log`` and the motion part
+    with ``abs`` (a fixed ``torch.where`` in the graph): onnxruntime scores like PyTorch."""
+    cfg = {"parts": (("appearance", 10), ("motion", 6)), "fusion": "late",
+           "input_norm": "appearance:log,motion:abs"}
+    m = _fitted("mil", 16, [_streams(24, seed=s) for s in range(3)], **cfg)
+    assert m.members[1].input_norm.part_modes.tolist() == [0] * 10 + [2] * 6
+    export_onnx(m, _streams(24), tmp_path / "model.onnx")
+    s = _streams(9, seed=7)
+    got = OnnxEngine(tmp_path, model=m).score_streams(s)[0]
+    assert np.abs(got - m.score_streams(s)[0]).max() < 1e-4
 
 
 def test_parity_on_real_i3d_features(tmp_path):

@@ -249,6 +249,40 @@ def test_input_norm_abs_keeps_the_size_of_a_deviation_not_its_direction():
     assert torch.allclose(scores[0], scores[1])
 
 
+def test_input_norm_by_part_gives_each_part_its_own_mode():
+    """``a:log,b:abs``: part a keeps the sign of its deviation (−3 σ → −log 4 / √2), part b
+    (width 1, μ 5, σ 1) only its size (−2 σ → log 3); the modes are a buffer that a fresh model
+    built from the same config loads, and a part without a mode, an unknown part or a bad mode
+    is refused with a message that says what to write."""
+    from wsvad.methods.inputs import InputNorm
+    normal = torch.tensor([[-1.0, 0.0, 4.0], [3.0, 2.0, 6.0]])   # dim 0: μ 1, σ 2; dim 2: μ 5, σ 1
+    parts = (("a", 2), ("b", 1))
+    norm = InputNorm(3, "a:log,b:abs")
+    norm.fit(normal, parts)
+    out = norm(torch.tensor([[-5.0, 1.0, 3.0]]))[0]
+    assert out[0].item() == pytest.approx(-math.log(4.0) / math.sqrt(2.0))
+    assert out[2].item() == pytest.approx(math.log(3.0))
+    assert norm.part_modes.tolist() == [0, 0, 2]
+    rest = InputNorm(3, "z,b:abs")
+    rest.fit(normal, parts)
+    assert rest(torch.tensor([[-5.0, 1.0, 3.0]]))[0, 0].item() == pytest.approx(-3 / math.sqrt(2))
+    assert "part_modes" not in InputNorm(3, "log").state_dict()      # old checkpoints unchanged
+    mil = methods.create("mil", dim=3, parts=parts, input_norm="a:log,b:abs")
+    mil.input_norm.load_state_dict(norm.state_dict())
+    again = methods.create("mil", dim=3, parts=parts, input_norm="a:log,b:abs")
+    again.load_state_dict(mil.state_dict())
+    assert again.to("cpu").input_norm.part_modes.tolist() == [0, 0, 2]   # moves like a module
+    with pytest.raises(ConfigError, match="no mode for the part 'b'"):
+        InputNorm(3, "a:log").fit(normal, parts)
+    with pytest.raises(ConfigError, match="names c, which these features do not have"):
+        InputNorm(3, "log,c:abs").fit(normal, parts)
+    with pytest.raises(ConfigError, match="one per part of the features"):
+        methods.create("mil", dim=3, parts=parts, input_norm="a:log,b:fancy")
+    maps = InputNorm(3, "appearance:z,motion:abs")   # maps and patches read as appearance
+    maps.fit(normal, (("maps", 2), ("motion", 1)))
+    assert maps.part_modes.tolist() == [1, 1, 2]
+
+
 @pytest.mark.parametrize("name", [n for n in methods.names(trains=True)
                                   if "input_parts" in methods.get(n).Config().to_dict()])
 def test_input_parts_reads_only_the_named_parts(name):

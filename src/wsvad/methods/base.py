@@ -18,7 +18,7 @@ from torch import nn
 
 from wsvad.data.batch import TEMPORAL, Batch, collate
 from wsvad.errors import ConfigError, DataError
-from wsvad.methods.inputs import MODES, InputNorm, part_mask
+from wsvad.methods.inputs import InputNorm, parse_modes, part_mask
 from wsvad.runtime import fast_cpu_math
 
 
@@ -78,7 +78,8 @@ class MethodConfig:
     weight_decay: float = 0.0
     iterations: int = 1000        # upper bound; validation picks the checkpoint
     crops_per_step: int | None = None  # None = all crops (faithful); N = N random crops per video
-    input_norm: str = "log"       # on normal training snippets: "log" | "z" | "abs" | "none"
+    input_norm: str = "log"       # on normal training snippets: "log" | "z" | "abs" | "none",
+    #                               or one per part: "appearance:log,motion:abs" (inputs.py)
 
     # allowed ranges of numeric keys: (low, high, low included, high included); None = open
     RANGES: ClassVar[dict[str, tuple[float | None, float | None, bool, bool]]] = {
@@ -88,7 +89,7 @@ class MethodConfig:
         "dropout": (0, 1, True, False), "k": (1, None, True, False),
         "margin": (0, None, False, False), "alpha": (0, None, True, False),
     }
-    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"input_norm": MODES}
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {}
     # keys added after runs of the method were already being saved, with the value that keeps
     # how those runs ran (a stored config without the key ran that way, not with today's default)
     SINCE: ClassVar[dict[str, Any]] = {}
@@ -122,6 +123,7 @@ class MethodConfig:
     def validate(self) -> None:
         """Every numeric value inside its range (:attr:`RANGES`, ``lambda_*`` ≥ 0) and every
         choice among its options, with a message that names them."""
+        parse_modes(self.input_norm)
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name in self.CHOICES and value not in self.CHOICES[f.name]:

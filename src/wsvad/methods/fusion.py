@@ -14,6 +14,9 @@ alone finds the still ones (a fall, an object left behind), on the motion part a
 ones — and MIL on their concatenation keeps less of each than their average does (README,
 "Input normalisation"). On Ped2 the appearance part misleads and the average loses to the
 single model. Which is better is a property of the data; the default stays the papers'.
+With ``input_norm`` given per part (``appearance:log,motion:abs``, :mod:`wsvad.methods.inputs`)
+each member reads its part in that part's mode: the appearance member the signed deviations,
+the motion member their sizes.
 
 Methods that train in stages (SSRL: clip features, then one patch scale a stage) run their
 stages in step: every member begins stage s together, the run keeps the checkpoint validation
