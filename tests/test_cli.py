@@ -155,3 +155,29 @@ def test_every_subcommand_and_option_says_what_it_is(capsys):
     with pytest.raises(SystemExit):
         main(["evaluate", "--help"])
     assert "calibrated threshold" in capsys.readouterr().out
+
+
+def test_make_scenes_renders_another_rendering_with_its_spec(tmp_path, capsys):
+    """Same seed → byte-identical videos; another seed → other videos; the spec names the
+    split the labels and the ground truth describe; bad counts are one clear line."""
+    import yaml
+    args = ["make-scenes", "--train", "1,1", "--test", "1,2", "--seconds", "1", "--cameras", "2"]
+    assert main(args + ["--out", str(tmp_path / "a"), "--seed", "7"]) == 0
+    assert "wsvad extract" in capsys.readouterr().out
+    assert main(args + ["--out", str(tmp_path / "b"), "--seed", "7"]) == 0
+    assert main(args + ["--out", str(tmp_path / "c"), "--seed", "8"]) == 0
+    scenes = tmp_path / "a" / "scenes"
+    names = sorted(p.name for p in (scenes / "videos").glob("*.mp4"))
+    assert names == ["test_000.mp4", "test_001.mp4", "test_002.mp4", "train_000.mp4",
+                     "train_001.mp4"]
+    same = (tmp_path / "b" / "scenes" / "videos" / "test_001.mp4").read_bytes()
+    other = (tmp_path / "c" / "scenes" / "videos" / "test_001.mp4").read_bytes()
+    assert (scenes / "videos" / "test_001.mp4").read_bytes() == same != other
+    spec = yaml.safe_load((tmp_path / "a" / "spec.yaml").read_text())
+    assert spec["feature_dir"] == "store" and spec["videos"] == "scenes/videos"
+    assert (scenes / "test.txt").read_text().split() == ["test_000", "test_001", "test_002"]
+    labels = [r.split(",")[1] for r in (scenes / "labels.csv").read_text().split()[1:]]
+    assert sorted(labels) == ["0", "0", "1", "1", "1"]
+    with pytest.raises(SystemExit):
+        main(["make-scenes", "--out", str(tmp_path / "d"), "--train", "2,0"])
+    assert "at least one normal and one abnormal" in capsys.readouterr().err

@@ -330,7 +330,37 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", required=True, type=Path, help="folder to write (features, lists, "
                    "labels, ground truth)")
     b.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
+
+    s = _command(sub, "make-scenes", help="render plaza scenes (videos, labels, boxes, split) "
+                 "and a spec.yaml for them: another rendering than the demo's, to check a "
+                 "setting on data it was not chosen on")
+    s.add_argument("--out", required=True, type=Path, help="folder to write: scenes/ (the "
+                   "videos and ground truth) and spec.yaml (features expected in store/)")
+    s.add_argument("--seed", type=_number(int, 0), default=0,
+                   help="scene seed (default 0, the demo's rendering); another seed gives other "
+                        "cameras, actors and days")
+    s.add_argument("--train", type=_pair, default=(30, 30), metavar="NORMAL,ABNORMAL",
+                   help="training videos (default 30,30, as the demo)")
+    s.add_argument("--test", type=_pair, default=(10, 10), metavar="NORMAL,ABNORMAL",
+                   help="test videos (default 10,10, as the demo)")
+    s.add_argument("--seconds", type=_number(float, 1), default=6.0,
+                   help="length of each video (default 6)")
+    s.add_argument("--cameras", type=_number(int, 1), default=4,
+                   help="scenes the videos share (default 4)")
     return p
+
+
+def _pair(text: str) -> tuple[int, int]:
+    """An argparse type: ``N,M`` — two whole numbers ≥ 1 (weak labels need both kinds)."""
+    try:
+        normal, abnormal = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NORMAL,ABNORMAL (two whole numbers, e.g. "
+                                         f"30,30), got {text!r}") from None
+    if normal < 1 or abnormal < 1:
+        raise argparse.ArgumentTypeError(f"expected at least one normal and one abnormal video, "
+                                         f"got {text!r}")
+    return normal, abnormal
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -457,6 +487,22 @@ def _make_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def _make_scenes(args: argparse.Namespace) -> int:
+    from wsvad.datasets.scenes import SceneDatasetConfig, make_scene_dataset
+    from wsvad.demo import SPEC
+    from wsvad.fileio import write_text
+    cfg = SceneDatasetConfig(*args.train, *args.test, seconds=args.seconds, seed=args.seed,
+                             cameras=args.cameras)
+    make_scene_dataset(args.out / "scenes", cfg)
+    spec = args.out / "spec.yaml"
+    write_text(spec, SPEC.replace("`wsvad demo`", f"`wsvad make-scenes --seed {args.seed}`"))
+    print(f"{sum(args.train) + sum(args.test)} videos in {args.out / 'scenes' / 'videos'}; "
+          f"spec: {spec}\nnext: wsvad extract {args.out / 'scenes' / 'videos'} --out "
+          f"{args.out / 'store'}   (add --patches, --maps or --tubes for the methods that read "
+          f"them)\n      wsvad compare --data {spec} --methods mil,rtfm --seeds 1,2,3")
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     from wsvad.methods.complexity import describe
     d = describe(args.method, args.dim, args.patch_dim, args.crops, args.segments,
@@ -474,7 +520,7 @@ def _info(args: argparse.Namespace) -> int:
 COMMANDS = {"info": _info, "train": _train, "evaluate": _evaluate, "compare": _compare,
             "score": _score, "extract": _extract, "detect": _detect, "export": _export,
             "report": _report, "serve": _serve,
-            "demo": _demo, "make-benchmark": _make_benchmark}
+            "demo": _demo, "make-benchmark": _make_benchmark, "make-scenes": _make_scenes}
 
 
 def main(argv: list[str] | None = None) -> int:
