@@ -20,6 +20,7 @@ def _batch(b=2, c=3, t=32, d=16, needs=("features",)):
     n = 2 * b
     streams = {"features": torch.rand(n, c, t, d), "motion": torch.rand(n, t),
                "motion_desc": torch.rand(n, t, 208), "motion_grid": torch.rand(n, t, 12, 12, 16),
+               "static_desc": torch.rand(n, t, 20),
                "context": torch.rand(n, t, 10)}
     kw = {k: v for k, v in streams.items() if k in needs or k == "features"}
     if "maps" in needs:

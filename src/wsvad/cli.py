@@ -216,6 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--maps-trunk", action="store_true",
                    help="also store the backbone's trunk output before its last block (7x7x192, "
                         "middle sampled frame), for GIG trained end to end (gig_e2e)")
+    x.add_argument("--static", action="store_true",
+                   help="also describe what has newly come to rest (a bag left behind, a "
+                   "person lying still; two MOG2 background models, fixed cameras) and add it "
+                   "to the features as a third part, 'static' (20 values)")
     x.add_argument("--boxes", action="store_true",
                    help="also store moving-object boxes per frame (MOG2; fixed cameras)")
     x.add_argument("--detector", choices=("mog2", "hog"), default="mog2",
@@ -431,7 +435,7 @@ def _extract(args: argparse.Namespace) -> int:
                       boxes=args.boxes, view=args.view, patch_mode=args.patch_mode,
                       patch_size=args.patch_size, maps_trunk=args.maps_trunk,
                       tubes=args.tubes, detector=args.detector, detections=args.detections,
-                      ray=args.ray, motion_grid=args.motion_grid)
+                      ray=args.ray, motion_grid=args.motion_grid, static=args.static)
     print(f"{len(rep.written)} written, {len(rep.skipped)} already done, "
           f"{len(rep.failed)} failed; {rep.frames} frames in {rep.seconds:.1f} s "
           f"({rep.frames / max(rep.seconds, 1e-9):.1f} frames/s) → {args.out}")

@@ -15,6 +15,11 @@ published releases ``i3d-r50``, ``i3d-inception``, ``c3d`` (user's weights file,
   look inside the frame; written with the motion backbone whenever a spatial stream (``maps``,
   ``maps_trunk``, ``patches``) is, or with ``motion_grid=True``;
 * ``context [T, 1000]`` — ImageNet class probabilities of the centre view (context labels);
+* ``static_desc [T, 20]`` — what has newly come to rest (a bag left behind, a person lying
+  still): the dual-background static-foreground descriptor (:mod:`wsvad.backbones.static`),
+  with ``static=True``; it is then also a third part of ``features``, ``static``, after
+  ``appearance`` and ``motion``; and ``static_grid [T, 12, 12]`` float16, the static share of
+  each cell of a 12 × 12 grid (where);
 * ``maps [T, 7, 7, 1280]`` float16 — EfficientNet spatial maps of the centre view (GIG), with
   ``maps=True``;
 * ``boxes [N, 6]`` — moving-object proposals, rows ``(frame, x1, y1, x2, y2, score)`` in
@@ -57,6 +62,7 @@ from wsvad.backbones.boxes import DETECTORS, box_detector, read_detections
 from wsvad.backbones.clip_nets import CLIP_NETS, ClipNetEncoder
 from wsvad.backbones.effnet_lite import MEAN, STD, load_effnet_lite0, packaged_weights
 from wsvad.backbones.motion import MotionConfig, MotionEncoder
+from wsvad.backbones.static import StaticConfig, StaticForeground
 from wsvad.backbones.tube_regions import tube_streams
 from wsvad.contract import TUBE_REGIONS_METHOD, FeatureContract, StreamSpec, patch_stream
 from wsvad.errors import ConfigError, DataError
@@ -106,7 +112,8 @@ class VideoEncoder:
                  patches: tuple[tuple[int, int], ...] = (), boxes: bool = False,
                  view: str = "full", patch_mode: str = "pooled", patch_size: int = 448,
                  maps_trunk: bool = False, tubes: bool = False, detector: str = "mog2",
-                 detections: str | Path | None = None, motion_grid: bool | None = None):
+                 detections: str | Path | None = None, motion_grid: bool | None = None,
+                 static: bool = False):
         if backbone not in BACKBONES:
             raise ConfigError(f"backbone '{backbone}' unknown; available: {', '.join(BACKBONES)}")
         if view not in VIEWS:
@@ -116,6 +123,13 @@ class VideoEncoder:
         if not 1 <= frames_per_snippet <= snippet_frames:
             raise ConfigError(f"frames_per_snippet must be in [1, {snippet_frames}], got "
                               f"{frames_per_snippet}")
+        if static and backbone in CLIP_NETS:
+            raise ConfigError(f"--static needs one of the backbones effnet-lite0+motion, "
+                              f"effnet-lite0 or motion, not {backbone}")
+        if static and tubes:
+            raise ConfigError("--static and --tubes cannot be combined yet: the tube crops' "
+                              "features have no static part; extract tubes into a store of "
+                              "their own")
         fast_cpu_math()
         self.view = view
         self.backbone, self.crops, self.k = backbone, crops, frames_per_snippet
@@ -133,6 +147,11 @@ class VideoEncoder:
         self.motion_cfg = MotionConfig()
         if self.motion:  # motion settings change the features: they belong in the contract
             self.weights_hash = "+".join(x for x in (self.weights_hash, self.motion_cfg.tag) if x)
+        self.static = bool(static)
+        self.static_cfg = StaticConfig()
+        if self.static:
+            self.weights_hash = "+".join(x for x in (self.weights_hash, self.static_cfg.tag)
+                                         if x)
         self.patches = tuple(tuple(g) for g in patches)
         self.tubes = tubes
         self.boxes = boxes or tubes
@@ -169,16 +188,24 @@ class VideoEncoder:
     def dim(self) -> int:
         if self.clip_net is not None:
             return self.clip_net.spec.dim
-        return 1280 * self.appearance + self.motion_cfg.dim * self.motion
+        return 1280 * self.appearance + self.motion_cfg.dim * self.motion + \
+            self.static_cfg.dim * self.static
 
     def contract(self) -> FeatureContract:
         c, d = self.crops, self.dim
-        parts = None
-        if self.appearance and self.motion:
-            parts = (("appearance", 1280), ("motion", self.motion_cfg.dim))
+        named = [("appearance", 1280)] * self.appearance + \
+            [("motion", self.motion_cfg.dim)] * self.motion + \
+            [("static", self.static_cfg.dim)] * self.static
+        parts = tuple(named) if len(named) > 1 else None
         streams = [StreamSpec("features", (c, d), parts=parts), StreamSpec("motion", ())]
         if self.motion:
             streams.append(StreamSpec("motion_desc", (self.motion_cfg.dim,)))
+        if self.static:
+            g = self.static_cfg.fine_grid
+            streams += [StreamSpec("static_desc", (self.static_cfg.dim,),
+                                   method=self.static_cfg.tag),
+                        StreamSpec("static_grid", (g, g), "float16", grid=(g, g),
+                                   method=self.static_cfg.tag)]
         if self.motion_grid:
             g = self.motion_cfg.fine_grid
             streams.append(StreamSpec("motion_grid", (g, g, self.motion_cfg.cell_dim), "float16",
@@ -367,6 +394,10 @@ class EncodingSession:
     def __init__(self, encoder: VideoEncoder, batch_snippets: int):
         self.enc, self.batch = encoder, max(1, batch_snippets)
         self.motion = MotionEncoder(encoder.motion_cfg)
+        self.static = StaticForeground(encoder.static_cfg) if encoder.static else None
+        self.static_desc: list[np.ndarray] = []
+        self.static_grid: list[np.ndarray] = []
+        self.pushed = 0
         self.pending: list[np.ndarray] = []
         self.intensity: list[float] = []
         self.desc: list[np.ndarray] = []
@@ -378,6 +409,12 @@ class EncodingSession:
         self.desc.append(m.descriptor)
         if m.grid is not None:
             self.grid.append(m.grid)
+        if self.static is not None:    # overlapping snippets feed only their new frames
+            new = None if self.pushed == 0 else min(self.enc.stride, len(clip))
+            st = self.static.encode_snippet(clip, new)
+            self.static_desc.append(st.descriptor)
+            self.static_grid.append(st.grid)
+        self.pushed += 1
         self.pending.append(clip)
         return self.flush() if len(self.pending) >= self.batch else None
 
@@ -407,7 +444,13 @@ class EncodingSession:
             out["motion_desc"] = desc.astype(np.float32)
         if enc.motion_grid:
             out["motion_grid"] = np.stack(self.grid).astype(np.float16)
+        if enc.static:
+            static = np.stack(self.static_desc)
+            parts.append(np.repeat(static[:, None], enc.crops, axis=1))
+            out["static_desc"] = static
+            out["static_grid"] = np.stack(self.static_grid).astype(np.float16)
         out["features"] = np.concatenate(parts, axis=-1).astype(np.float32)
         out["motion"] = np.asarray(self.intensity, np.float32)
         self.pending, self.intensity, self.desc, self.grid = [], [], [], []
+        self.static_desc, self.static_grid = [], []
         return out

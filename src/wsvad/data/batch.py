@@ -22,7 +22,8 @@ from wsvad.contract import ROW_STREAMS
 from wsvad.errors import DataError
 
 # time-first streams → batch fields; "patches_RxC" streams go to Batch.patches["RxC"]
-TEMPORAL = ("features", "motion", "motion_desc", "motion_grid", "context", "maps", "maps_trunk")
+TEMPORAL = ("features", "motion", "motion_desc", "motion_grid", "static_desc", "static_grid",
+            "context", "maps", "maps_trunk")
 
 
 @dataclass
@@ -37,6 +38,8 @@ class Batch:
         motion: ``[B, T]`` motion intensity (mean optical-flow magnitude).
         motion_desc: ``[B, T, M]`` motion descriptor.
         motion_grid: ``[B, T, G, G, K]`` flow bins of each cell of a fine grid.
+        static_desc: ``[B, T, S]`` static-foreground descriptor (what has newly come to rest).
+        static_grid: ``[B, T, G, G]`` static share of each cell of a fine grid.
         context: ``[B, T, K]`` class scores of the scene (context pseudo-labels).
         patches: ``{"RxC": [B, T, P, D]}`` features of each tile of an R×C grid, row-major.
         maps: ``[B, T, h, w, D]`` spatial feature maps.
@@ -56,6 +59,8 @@ class Batch:
     motion: torch.Tensor | None = None
     motion_desc: torch.Tensor | None = None
     motion_grid: torch.Tensor | None = None
+    static_desc: torch.Tensor | None = None
+    static_grid: torch.Tensor | None = None
     context: torch.Tensor | None = None
     patches: dict[str, torch.Tensor] | None = None
     maps: torch.Tensor | None = None
@@ -83,6 +88,7 @@ class Batch:
             self, features=move(self.features), label=move(self.label), mask=move(self.mask),
             classes=move(self.classes), motion=move(self.motion),
             motion_desc=move(self.motion_desc), motion_grid=move(self.motion_grid),
+            static_desc=move(self.static_desc), static_grid=move(self.static_grid),
             context=move(self.context),
             patches=None if self.patches is None else {k: move(v) for k, v in
                                                        self.patches.items()},
@@ -103,6 +109,7 @@ class Batch:
             features=pick(self.features), label=self.label[idx], mask=pick(self.mask),
             classes=pick(self.classes), motion=pick(self.motion),
             motion_desc=pick(self.motion_desc), motion_grid=pick(self.motion_grid),
+            static_desc=pick(self.static_desc), static_grid=pick(self.static_grid),
             context=pick(self.context),
             patches=None if self.patches is None else {k: v[idx] for k, v in
                                                        self.patches.items()},
@@ -173,7 +180,8 @@ def collate(videos: Sequence[Mapping[str, np.ndarray]], labels: Sequence[float] 
                  mask=None if mask is None else torch.from_numpy(mask),
                  classes=None if classes is None else _tensor(classes),
                  motion=out.get("motion"), motion_desc=out.get("motion_desc"),
-                 motion_grid=out.get("motion_grid"),
+                 motion_grid=out.get("motion_grid"), static_desc=out.get("static_desc"),
+                 static_grid=out.get("static_grid"),
                  context=out.get("context"), patches=out["patches"] or None,
                  maps=out.get("maps"), maps_trunk=out.get("maps_trunk"),
                  **{k: [np.asarray(v[k]) for v in videos] for k in ROW_STREAMS if k in keys},

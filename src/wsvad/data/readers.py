@@ -116,7 +116,9 @@ _HOW = {"patches": "wsvad extract VIDEOS --out STORE --patches",
         "motion_desc": "wsvad extract VIDEOS --out STORE (a backbone with motion: the default)",
         "motion_grid": "wsvad extract VIDEOS --out STORE --patches or --maps (it comes with "
                        "every spatial stream), or --motion-grid",
-        "context": "wsvad extract VIDEOS --out STORE (an effnet-lite0 backbone: the default)"}
+        "context": "wsvad extract VIDEOS --out STORE (an effnet-lite0 backbone: the default)",
+        "static_desc": "wsvad extract VIDEOS --out STORE --static",
+        "static_grid": "wsvad extract VIDEOS --out STORE --static"}
 
 
 def missing_stream_message(stream: str, where: str, have: tuple[str, ...]) -> str:

@@ -290,6 +290,7 @@ def encoder_for(contract: FeatureContract, weights: str | Path | None, run: str)
                        snippet_frames=contract.clip_frames or 16, stride=contract.stride,
                        fps=contract.fps, weights=weights, maps="maps" in names,
                        maps_trunk="maps_trunk" in names, motion_grid="motion_grid" in names,
+                       static="static_desc" in names,
                        patches=grids, boxes="boxes" in names, tubes="tubes" in names,
                        detector=detector,
                        view=contract.view or "crop",

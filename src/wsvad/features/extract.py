@@ -194,6 +194,8 @@ def keep_streams(out: str | Path, kwargs: dict[str, Any]) -> dict[str, Any]:
         out_kw[flag] = bool(out_kw.get(flag)) or flag in names
     if "motion_grid" in names:
         out_kw["motion_grid"] = True
+    if "static_desc" in names:
+        out_kw["static"] = True
     grids = [tuple(g) for g in out_kw.get("patches") or ()]
     grids += [s.grid for s in have.streams if s.name.startswith("patches_") and s.grid and
               tuple(s.grid) not in grids]

@@ -9,6 +9,11 @@ learned method that does worse than its own input is visible at once.
   in stores without that stream, the mean flow magnitude of each cell of the descriptor's 4×4
   grid.
 * ``flow_mean`` — the mean optical-flow magnitude (the ``motion`` stream).
+* ``static_foreground`` — the largest blob of what has newly come to rest (a bag left behind, a
+  person lying still) as a share of the frame: the ``static_desc`` stream's dual-background
+  statistic (:mod:`wsvad.backbones.static`, ``wsvad extract --static``), the still anomalies'
+  counterpart of the flow percentile. Its ``localize`` is each cell's static share (the
+  ``static_grid`` stream's 12 × 12 cells).
 * ``feature_magnitude`` — the ℓ2 norm of the raw snippet feature (mean over crops): RTFM's
   premise (abnormal snippets have larger feature magnitude) taken literally, without learning.
 * ``normal_distance`` — how far the snippet feature lies from the normal training snippets:
@@ -144,6 +149,39 @@ class FlowPercentile(Baseline):
             maps = batch.motion_grid[..., FINE_P99].float().numpy()
         else:
             maps = cell_motion(batch.motion_desc).numpy()
+        return [Localization(heatmaps=m) for m in maps]
+
+
+def static_largest(batch: Batch) -> torch.Tensor:
+    """``static_desc [B, T, g² + 4]`` → the largest static blob's share of the frame ``[B, T]``
+    (the first of the four summary values, :mod:`wsvad.backbones.static`)."""
+    return batch.static_desc[..., -4]
+
+
+@register
+class StaticForegroundBaseline(Baseline):
+    """Example:
+        >>> import numpy as np; from wsvad.data import collate
+        >>> d = np.zeros((3, 20)); d[1, 5] = d[1, 16] = 0.01          # a blob in cell (1, 1)
+        >>> b = collate([{"static_desc": d}])
+        >>> static_largest(b)[0].tolist(), StaticForegroundBaseline(1, BaselineConfig()
+        ...     ).localize(b, None)[0].heatmaps[1, 1, 1].item()
+        ([0.0, 0.009999999776482582, 0.0], 0.009999999776482582)
+    """
+
+    name, needs, of = "static_foreground", ("static_desc",), staticmethod(static_largest)
+    paper = "training-free: largest newly static blob (dual background models)"
+
+    wants = ("static_grid",)
+
+    def localize(self, batch: Batch, output: Output) -> list[Localization]:
+        """Each cell's static share: the 12 × 12 cells ``[T, 12, 12]`` (``static_grid``), else
+        the descriptor's 4 × 4 ``[T, 4, 4]``."""
+        if batch.static_grid is not None:
+            return [Localization(heatmaps=m) for m in batch.static_grid.float().numpy()]
+        d = batch.static_desc.float()
+        g = int(round((d.shape[-1] - 4) ** 0.5))
+        maps = d[..., :g * g].reshape(*d.shape[:-1], g, g).numpy()
         return [Localization(heatmaps=m) for m in maps]
 
 
