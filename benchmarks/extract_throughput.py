@@ -3,7 +3,8 @@
 Frames per second of the whole pipeline (decode → snippets → backbone → arrays), one process,
 all cores to torch, for each backbone (the 3-D nets with random weights: speed only, one crop);
 plus the time split of the default backbone's stages (motion with and without the fine
-``motion_grid`` cells that come with spatial streams). Writes JSON.
+``motion_grid`` cells that come with spatial streams, and the ``--static`` background models).
+Writes JSON.
 
     python benchmarks/extract_throughput.py --out benchmarks/results [--videos 4] [--stages-only]
 """
@@ -21,6 +22,7 @@ import torch
 
 from wsvad.backbones.clip_nets import CLIP_NETS
 from wsvad.backbones.motion import MotionEncoder
+from wsvad.backbones.static import StaticForeground
 from wsvad.backbones.video_encoder import BACKBONES, VideoEncoder
 from wsvad.fileio import write_json
 from wsvad.video import iter_frames, iter_snippets
@@ -29,8 +31,8 @@ PED2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "ucsd_ped2" / "
 
 
 def stage_split(enc: VideoEncoder, video: Path) -> dict[str, float]:
-    """Seconds spent decoding, in motion (without and with the fine grid) and in the appearance
-    network for one video."""
+    """Seconds spent decoding, in motion (without and with the fine grid), in the appearance
+    network and in the static-foreground models for one video."""
     t0 = time.perf_counter()
     clips = list(iter_snippets((f for f, _ in iter_frames(video)), 16))
     t1 = time.perf_counter()
@@ -45,8 +47,12 @@ def stage_split(enc: VideoEncoder, video: Path) -> dict[str, float]:
     for c in clips:
         fine.encode_snippet(c, fine=True)
     t4 = time.perf_counter()
+    static = StaticForeground()
+    for c in clips:
+        static.encode_snippet(c)
+    t5 = time.perf_counter()
     return {"decode_s": t1 - t0, "motion_s": t2 - t1, "appearance_s": t3 - t2,
-            "motion_with_grid_s": t4 - t3, "snippets": len(clips)}
+            "motion_with_grid_s": t4 - t3, "static_s": t5 - t4, "snippets": len(clips)}
 
 
 def main() -> None:

@@ -100,3 +100,26 @@ def test_detect_rebuilds_the_static_encoder_from_a_runs_contract():
     contract = VideoEncoder("motion", static=True).contract()
     assert encoder_for(contract, None, "run").static
     assert not encoder_for(VideoEncoder("motion").contract(), None, "run").static
+
+
+def test_video_to_static_store_to_run_to_detect(tmp_path):
+    """extract --static → a store with the static part and streams → a MIL run → detect on a
+    new video rebuilds the same encoder (the contract check passes) and scores it."""
+    import json
+
+    from conftest import scene_run
+
+    from wsvad.data.readers import StoreSource
+    from wsvad.detect.job import detect
+
+    scene_run(tmp_path, "mil", 2.0, backbone="motion", static=True)
+    store = StoreSource(tmp_path / "store")
+    name = store.names(tmp_path / "scenes" / "train.txt")[0]
+    assert store.contract(name).parts == (("motion", 208), ("static", 20))
+    assert store.load(name, "static_desc").shape[1:] == (20,)
+    assert store.load(name, "static_grid").shape[1:] == (12, 12)
+    video = next((tmp_path / "scenes" / "videos").glob("test_*.mp4"))
+    detect(tmp_path / "run", video, tmp_path / "det", threshold=0.0, progress=False,
+           overlay=False)
+    scores = json.loads((tmp_path / "det" / "detections.json").read_text())
+    assert video.stem in json.dumps(scores)

@@ -502,8 +502,9 @@ def _make_scenes(args: argparse.Namespace) -> int:
     write_text(spec, SPEC.replace("`wsvad demo`", f"`wsvad make-scenes --seed {args.seed}`"))
     print(f"{sum(args.train) + sum(args.test)} videos in {args.out / 'scenes' / 'videos'}; "
           f"spec: {spec}\nnext: wsvad extract {args.out / 'scenes' / 'videos'} --out "
-          f"{args.out / 'store'}   (add --patches, --maps or --tubes for the methods that read "
-          f"them)\n      wsvad compare --data {spec} --methods mil,rtfm --seeds 1,2,3")
+          f"{args.out / 'store'} --static   (as make demo; add --patches or --maps for the "
+          f"methods that read them)\n      wsvad compare --data {spec} --methods mil,rtfm "
+          f"--seeds 1,2,3")
     return 0
 
 
