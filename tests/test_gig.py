@@ -182,31 +182,6 @@ def test_motion_cells_on_the_map_grid_and_mirrored_by_hand():
     torch.testing.assert_close(w[3:], torch.full((12,), (15 / 2 / 12) ** 0.5))
 
 
-def test_static_cells_on_the_map_grid_between_maps_and_flow():
-    """``static=true``: each position gets the static share under it (12×12 → 2×2: the mean of
-    36 cells), before the flow cells; a flip mirrors its position and leaves the flow rule."""
-    m = methods.create("gig", dim=4, classes="a", motion_cells="coarse", static=True)
-    assert m.needs == ("maps", "motion_desc", "static_grid")
-    grid = torch.zeros(1, 1, 12, 12)
-    grid[0, 0, :6, :6] = 0.5                           # a still object in the top-left quarter
-    desc = torch.zeros(1, 1, 208)
-    desc[0, 0, 0] = 4.0                                # flow bin 0 in coarse cell (0, 0)
-    b = Batch(None, torch.zeros(1), maps=torch.zeros(1, 1, 2, 2, 3), motion_desc=desc,
-              static_grid=grid)
-    x = m.map_input(b)
-    assert x.shape == (1, 1, 2, 2, 3 + 1 + 12)
-    assert x[0, 0, 0, 0, 3].item() == 0.5 and x[0, 0, 1, 1, 3].item() == 0.0
-    assert x[0, 0, 0, 0, 4].item() == 1.0              # the flow cells follow, as without
-    f = m.map_input(b, flip=torch.tensor([True]))
-    assert f[0, 0, 0, 1, 3].item() == 0.5 and f[0, 0, 0, 1, 4 + 3].item() == 1.0  # bin 0 → 3
-    with pytest.raises(DataError, match="static_grid"):
-        m(Batch(None, torch.zeros(1), maps=torch.zeros(1, 1, 2, 2, 3), motion_desc=desc))
-    normal = Batch(None, torch.zeros(1), maps=torch.randn(1, 4, 2, 2, 3),
-                   motion_desc=torch.rand(1, 4, 208), static_grid=torch.rand(1, 4, 12, 12))
-    m.fit(lambda: iter([normal]))
-    assert m.map_norm.mean.shape == (3 + 1 + 12,)      # three parts, saved with the model
-
-
 def _saved_without(tmp_path, key, batch, **config):
     """A gig run saved with ``config``, then its model.json stripped of ``key`` (as written
     before the key existed), with a metrics.json: ``(loaded model, compare's _finished)``."""

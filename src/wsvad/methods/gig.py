@@ -48,11 +48,6 @@ Choices the paper leaves open (no public code), each with its reason:
   (default) plaza 0.813 ± 0.005 and Ped2 0.843 ± 0.006, Ped2's false alarms at τ halved (0.110
   against 0.232) and its pointing tripled (0.209 against 0.071). ``motion=false`` is the paper's
   appearance-only input.
-- *What has come to rest* (``static``, default off; a deviation, as ``motion``): with stores
-  extracted with ``--static``, each position also gets the static-foreground share of its part
-  of the frame (the ``static_grid`` stream's 12×12 cells, area-resampled; one channel, a third
-  part weighted like the others, between the maps and the flow cells), so a bag left behind
-  or a fallen person — invisible to the flow cells once still — reaches the spatial reasoning.
 - *Segments*: the paper samples n_s = 6 clips 5 frames apart per segment; our snippets are
   16-frame clips and a training video is resampled to T = 8 segments by averaging the maps of
   the snippets each segment covers (the same resampling every method uses).
@@ -105,8 +100,7 @@ from wsvad.errors import DataError
 from wsvad.methods import losses as L
 from wsvad.methods.base import Localization, Method, MethodConfig, Output, register
 from wsvad.methods.inputs import InputNorm
-from wsvad.methods.motion_grid import (ORIENTATIONS, SOURCES, STREAM, cell_width, cells_on_grid,
-                                      flow_cells)
+from wsvad.methods.motion_grid import ORIENTATIONS, SOURCES, STREAM, cell_width, flow_cells
 
 TRUNK_WIDTH = 192     # EfficientNet-Lite0's activations before its last block
 # orientation bin k ([k, k+1)·45°) of a left–right mirrored flow: θ → π − θ
@@ -131,7 +125,6 @@ class GIGConfig(MethodConfig):
     motion: bool = True             # deviation: flow cells appended to the maps (docstring)
     motion_cells: str = "fine"      # which cells: "fine" (motion_grid) | "coarse" (motion_desc)
     segment_loss: str = "mean"      # Eq. 11 over the 1 + C entries: "mean" | "sum" (docstring)
-    static: bool = False            # deviation: static-foreground cells too (docstring)
 
     RANGES = {**MethodConfig.RANGES, "p": (1, None, True, False),
               "smooth_sigma": (0, None, True, False)}
@@ -155,9 +148,7 @@ class GIG(Method):
         self._classes = [c for c in (cfg.classes or "").split(",") if c.strip()] or ["anomaly"]
         self.drop = nn.Dropout(cfg.dropout)
         self.motion_width = cell_width(cfg.motion_cells) if cfg.motion else 0
-        self.static_width = int(cfg.static)
-        self.needs = type(self).needs[:1] + ((STREAM[cfg.motion_cells],) if cfg.motion else ()) \
-            + (("static_grid",) if cfg.static else ())
+        self.needs = type(self).needs[:1] + ((STREAM[cfg.motion_cells],) if cfg.motion else ())
         self.map_dim = None
         if map_dim is not None:
             self._build(map_dim)
@@ -165,19 +156,14 @@ class GIG(Method):
     def _build(self, d: int) -> None:
         """Modules for maps of ``d`` channels (+ the motion channels)."""
         self.map_dim = d
-        c, width = 1 + len(self._classes), d + self.static_width + self.motion_width
+        c, width = 1 + len(self._classes), d + self.motion_width
         self.map_norm = InputNorm(width, self.cfg.input_norm)
         self.phi1, self.phi2 = nn.Linear(width, c), nn.Linear(width, c)
 
     def load_state_dict(self, state, strict: bool = True, assign: bool = False):
         if self.map_dim is None and "map_norm.mean" in state:
-            self._build(int(state["map_norm.mean"].shape[0]) - self.extra_width)
+            self._build(int(state["map_norm.mean"].shape[0]) - self.motion_width)
         return super().load_state_dict(state, strict, assign)
-
-    @property
-    def extra_width(self) -> int:
-        """Channels appended to the maps: the static cell (``static``) and the flow cells."""
-        return self.static_width + self.motion_width
 
     def class_names(self) -> list[str]:
         return list(self._classes)
@@ -193,19 +179,12 @@ class GIG(Method):
         return batch.maps.float()
 
     def map_input(self, batch: Batch, flip: torch.Tensor | None = None) -> torch.Tensor:
-        """``[B, T, h, w, d (+ 1) (+ o + m)]``: the maps with the static share (``static``) and
-        the flow cells (``motion``) of each position appended, before normalisation; ``flip [B]``
-        mirrors the chosen videos left–right
+        """``[B, T, h, w, d (+ o + m)]``: the maps with the flow cells of each position appended
+        (``motion``), before normalisation; ``flip [B]`` mirrors the chosen videos left–right
         (the maps, and the flow: orientation bins mirrored, θ → π − θ)."""
         x = self.raw_maps(batch)
-        h, w = int(x.shape[2]), int(x.shape[3])
-        if self.static_width:
-            if batch.static_grid is None:
-                raise DataError("gig with static=true needs the static_grid stream; extract "
-                                "with --static")
-            cells = cells_on_grid(batch.static_grid.float()[..., None], h, w)
-            x = torch.cat([x, cells.to(x.dtype)], dim=-1)
         if self.motion_width:
+            h, w = int(x.shape[2]), int(x.shape[3])
             cells = flow_cells(batch, h, w, self.cfg.motion_cells)       # [B, T, h, w, width]
             x = torch.cat([x, cells.to(x.dtype)], dim=-1)
         if flip is not None:
@@ -228,19 +207,18 @@ class GIG(Method):
                 continue
             maps = self.map_input(b)
             if self.map_dim is None:
-                self._build(maps.shape[-1] - self.extra_width)
+                self._build(maps.shape[-1] - self.motion_width)
             if float(b.label[0]) > 0.5 or self.cfg.input_norm == "none":
                 continue
             x = maps.reshape(-1, maps.shape[-1]).double()
             n, s1, s2 = n + len(x), s1 + x.sum(0), s2 + (x * x).sum(0)
         if n:
-            parts = (("maps", self.map_dim),) + \
-                ((("static", self.static_width),) if self.static_width else ()) + \
-                ((("motion", self.motion_width),) if self.motion_width else ())
+            parts = (("maps", self.map_dim),) + ((("motion", self.motion_width),)
+                                                  if self.motion_width else ())
             self.map_norm.fit_moments(n, s1, s2, parts)
             # each part the same expected norm (inputs.py), the whole its width's: unit scale
             # per channel on average, as one part alone gets
-            self.map_norm.weight.mul_(math.sqrt((self.map_dim + self.extra_width) / len(parts)))
+            self.map_norm.weight.mul_(math.sqrt((self.map_dim + self.motion_width) / len(parts)))
 
     def check_input(self, batch: Batch) -> None:
         batch.require(*self.needs, method=self.name)
@@ -262,7 +240,7 @@ class GIG(Method):
             flip = torch.rand(len(batch.label), device=batch.label.device) < 0.5
         x = self.map_input(batch, flip)
         if self.map_dim is None:
-            self._build(x.shape[-1] - self.extra_width)
+            self._build(x.shape[-1] - self.motion_width)
         x = self.map_norm(x)                                              # [B, T, h, w, d]
         b, t, h, w, d = x.shape
         g = x.amax(dim=(1, 2, 3))                                         # Eq. 1  [B, d]
