@@ -19,19 +19,25 @@ def _largest(snippets):
     return [float(s.descriptor[-4]) for s in snippets]
 
 
-def test_a_bag_left_behind_is_static_and_a_passer_by_or_the_flicker_is_not():
-    rng = np.random.default_rng(0)
+def _scene(draw, frames: int, seed: int):
+    """``frames`` frames of the ground with ``draw(frame, f)`` on top → the static snippets."""
+    rng = np.random.default_rng(seed)
     enc = StaticForeground()
-    frames = []
-    for f in range(160):
+    video = []
+    for f in range(frames):
         x = _ground(rng, f)
+        draw(x, f)
+        video.append(x)
+    return [enc.encode_snippet(c) for c in np.stack(video).reshape(-1, 16, 120, 160, 3)]
+
+
+def test_a_bag_left_behind_is_static_and_a_passer_by_or_the_flicker_is_not():
+    def draw(x, f):
         c = -20 + 3 * f                      # a walker crossing the whole frame
         x[50:80, max(c, 0):max(c + 12, 0)] = 230
         if f >= 48:                          # from frame 48 a bag lies at rows 90-100
             x[90:100, 60:72] = 20
-        frames.append(x)
-    clips = np.stack(frames).reshape(10, 16, 120, 160, 3)
-    snippets = [enc.encode_snippet(c) for c in clips]
+    snippets = _scene(draw, 160, 0)
     largest = _largest(snippets)
     bag_share = 10 * 12 / (120 * 160)        # its area at 120 px short side (size 160: ×1.78)
     assert largest[:3] == [0.0, 0.0, 0.0]     # the walker alone, and the flicker: nothing
@@ -45,17 +51,11 @@ def test_a_bag_left_behind_is_static_and_a_passer_by_or_the_flicker_is_not():
 
 
 def test_no_static_foreground_in_a_scene_where_nothing_stops():
-    rng = np.random.default_rng(1)
-    enc = StaticForeground()
-    frames = []
-    for f in range(96):
-        x = _ground(rng, f)
+    def draw(x, f):
         for k in range(3):                   # three walkers, all moving
             c = (40 * k + 2 * f) % 180 - 20
             x[20 + 30 * k:40 + 30 * k, max(c, 0):max(c + 10, 0)] = 200
-        frames.append(x)
-    descs = [enc.encode_snippet(c) for c in np.stack(frames).reshape(6, 16, 120, 160, 3)]
-    assert max(_largest(descs)) == 0.0
+    assert max(_largest(_scene(draw, 96, 1))) == 0.0
 
 
 def test_encoder_writes_the_static_part_and_stream():
