@@ -24,6 +24,7 @@ def _streams(t: int, d: int = 16, seed: int = 0) -> dict[str, np.ndarray]:
     g = np.random.default_rng(seed)
     out = {"features": g.random((t, 3, d)), "motion": g.random(t),
            "motion_desc": g.random((t, 208)), "motion_grid": g.random((t, 12, 12, 16)),
+           "static_desc": g.random((t, 20)), "static_grid": g.random((t, 12, 12)),
            "context": g.random((t, 10)),
            "maps": g.random((t, 3, 3, 8)), "maps_trunk": g.random((t, 2, 2, 192))}
     out.update({f"patches_{r}x{c}": g.random((t, r * c, 8)) for r, c in ((2, 3), (3, 5),

@@ -4,8 +4,8 @@ Example:
     >>> import wsvad
     >>> wsvad.methods.names(trains=True)
     ['clav', 'gig', 'gig_e2e', 'mil', 'rtfm', 'ssrl', 'wsstad']
-    >>> wsvad.methods.names(trains=False)
-    ['feature_magnitude', 'flow_mean', 'flow_percentile', 'normal_distance', 'tube_motion']
+    >>> print(*wsvad.methods.names(trains=False))
+    feature_magnitude flow_mean flow_percentile normal_distance static_foreground tube_motion
 """
 
 from wsvad import methods  # noqa: E402,F401  (registers the methods)
