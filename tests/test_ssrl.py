@@ -347,7 +347,8 @@ def test_late_fusion_runs_the_stages_in_step(tmp_path):
     spec, _ = _patch_store(tmp_path, n_train=24, n_test=10, parts=parts, clip_shift=2.0)
     res = train(spec, "ssrl", tmp_path / "run",
                 {"scales": "2x3,3x5", "iterations": 30, "batch_size": 6, "psr_dim": 16,
-                 "fusion": "late"}, seed=0, val_every=10, val_fraction=0.2, progress=False)
+                 "fusion": "late", "stage_selection": "always"},   # every stage, to check them
+                seed=0, val_every=10, val_fraction=0.2, progress=False)
     assert res.metrics["frame_auc"] > 0.9, res.metrics
     history = __import__("json").loads((tmp_path / "run" / "history.json").read_text())
     assert {h["stage"] for h in history} == {1, 2, 3}
@@ -374,3 +375,60 @@ def test_psr_attention_softmax_is_row_normalised_and_scaled_is_not():
         assert m.localize(b, m(b))[0].heatmaps.shape == (4, 2, 3)
     assert torch.allclose(rows["softmax"], torch.ones(8, 6))
     assert not torch.allclose(rows["scaled"], torch.ones(8, 6))
+
+
+def test_a_left_out_stage_leaves_the_sum_and_the_heat_map():
+    m = methods.create("ssrl", dim=16, scales="2x3,3x5").eval()
+    batch = _batch()
+    m.begin_stage(1)
+    stage1 = m.predict(batch).scores
+    m.begin_stage(2)
+    assert not torch.allclose(m.predict(batch).scores, stage1)
+    state = {k: v.clone() for k, v in m.state_dict().items()}
+    assert m.leave_out_stage(2, dry_run=True) and int(m.kept[0]) == 1   # only asks
+    assert m.leave_out_stage(2)
+    assert m.active_scales() == [] and int(m.active) == 1
+    torch.testing.assert_close(m.predict(batch).scores, stage1)      # clip features alone
+    assert m.localize(batch, m.predict(batch)) is None
+    m.begin_stage(3)
+    assert m.active_scales() == ["3x5"]
+    assert m.localize(batch, m.predict(batch))[0].grids == ((3, 5),)
+    again = methods.create("ssrl", dim=16, scales="2x3,3x5")
+    again.load_state_dict(m.state_dict())                            # the mask travels
+    assert again.active_scales() == ["3x5"]
+    old = {k: v for k, v in state.items() if k != "kept"}            # saved before the mask
+    again.load_state_dict(old)
+    assert again.active_scales() == ["2x3"]
+    assert not m.leave_out_stage(1)                                  # stage 1 is the base
+    assert not methods.create("ssrl", dim=16, stage_selection="always").leave_out_stage(2)
+    assert not methods.create("rtfm", dim=16).leave_out_stage(2)
+
+
+@pytest.mark.parametrize("improves,selection,left_out", [(False, "validated", [2, 3]),
+                                                         (True, "validated", []),
+                                                         (False, "always", [])])
+def test_stages_that_do_not_validate_better_are_left_out(store, tmp_path, monkeypatch,
+                                                         improves, selection, left_out):
+    """The trainer compares each stage's chosen checkpoint with the model it started from
+    (here forced either way); a left-out stage returns the model to that start, so the
+    final model scores as stage 1's checkpoint does."""
+    from safetensors.torch import load_file
+
+    from wsvad.training import trainer
+    monkeypatch.setattr(trainer, "_stage_improves", lambda chosen, start: improves)
+    spec, _ = store
+    res = train(spec, "ssrl", tmp_path / "run",
+                {"scales": "2x3,3x5", "iterations": 20, "batch_size": 8, "psr_dim": 16,
+                 "stage_selection": selection}, seed=0, val_every=5, val_fraction=0.2,
+                progress=False)
+    assert res.metrics["validation"]["stages_left_out"] == left_out
+    model = load_checkpoint(tmp_path / "run" / "model")[0].eval()
+    assert int(model.active) == 2
+    assert model.active_scales() == [n for s, n in ((2, "2x3"), (3, "3x5")) if s not in left_out]
+    if left_out == [2, 3]:
+        stage1 = methods.create("ssrl", dim=16, scales="2x3,3x5", psr_dim=16)
+        best = load_file(tmp_path / "run" / "stages" / "1" / "resume.safetensors")
+        stage1.load_state_dict({k[5:]: v for k, v in best.items() if k.startswith("best.")})
+        stage1.eval()
+        batch = _batch(t=12, dp=8)
+        torch.testing.assert_close(model.predict(batch).scores, stage1.predict(batch).scores)

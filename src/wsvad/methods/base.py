@@ -267,6 +267,12 @@ class Method(nn.Module):
     def begin_stage(self, stage: int) -> None:
         """Set up stage ``stage`` (1-based): what is active, what is frozen."""
 
+    def leave_out_stage(self, stage: int, dry_run: bool = False) -> bool:
+        """Take out what stage ``stage`` added (the trainer calls it, after restoring the model
+        the stage started from, when the stage did not validate better than that model).
+        Returns whether the method can; ``dry_run`` only asks."""
+        return False
+
     def localize(self, batch: Batch, output: Output) -> list[Localization] | None:
         """Per video of the batch, where the anomaly is; None when the method cannot say."""
         return None

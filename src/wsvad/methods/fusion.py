@@ -83,6 +83,11 @@ class LateFusion(Method):
         for m in self.members:
             m.begin_stage(stage)
 
+    def leave_out_stage(self, stage: int, dry_run: bool = False) -> bool:
+        if not all(m.leave_out_stage(stage, dry_run=True) for m in self.members):
+            return False
+        return all([m.leave_out_stage(stage, dry_run) for m in self.members])
+
     def load_state_dict(self, state, strict: bool = True, assign: bool = False):
         """Each member loads its own entries first (a member may build layers whose size it
         learns from its checkpoint, as SSRL's patch branches), then the whole as usual."""

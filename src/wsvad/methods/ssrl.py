@@ -136,13 +136,16 @@ class SSRLConfig(RTFMConfig):
     motion_cells: str = "fine"      # patch_motion's cells: "fine" (motion_grid) | "coarse"
     scale_gate: bool = False        # True: each scale's MPA output × a learned γ_r from 0
     mpa_init: float = 1.0           # MPA's last FC starts at this × its Xavier weights
+    stage_selection: str = "validated"  # "validated": a stage that does not validate better
+    #                                     than its start is left out; "always": every stage kept
     weight_decay: float | None = 5e-4   # type: ignore[assignment]  # paper Sect. 4.2
 
     RANGES = {**RTFMConfig.RANGES, "mpa_stride": (1, 2, True, True),
               "psr_dim": (4, None, True, False), "mpa_init": (0, None, False, False)}
     CHOICES = {**RTFMConfig.CHOICES, "finetune": ("branch", "patches", "all"),
                "heatmap": ("attention", "deviation"), "motion_cells": SOURCES,
-               "psr_attention": ("softmax", "scaled")}
+               "psr_attention": ("softmax", "scaled"),
+               "stage_selection": ("validated", "always")}
     SINCE = {"motion_cells": "coarse"}  # runs saved before the fine grid read motion_desc
 
     @property
@@ -215,6 +218,8 @@ class SSRL(RTFM):
             self.needs = (*type(self).needs, STREAM[cfg.motion_cells])
         self.patch_dim = patch_dim
         self.register_buffer("active", torch.tensor(len(self.grids)))
+        # 1: the scale is part of the model; 0: its stage was left out (stage_selection)
+        self.register_buffer("kept", torch.ones(len(self.grids), dtype=torch.long))
         if patch_dim is not None:
             self._build(patch_dim)
 
@@ -269,6 +274,21 @@ class SSRL(RTFM):
         self.active.fill_(stage - 1 if self.cfg.staged else len(self.grids))
         self._freeze()
 
+    def leave_out_stage(self, stage: int, dry_run: bool = False) -> bool:
+        """Stage ``stage`` ≥ 2 added scale ``stage − 1``; with ``stage_selection='validated'``
+        that scale is taken out of the sum (and of the heat map) for good."""
+        if self.cfg.stage_selection != "validated" or not self.cfg.staged or stage < 2:
+            return False
+        if not dry_run:
+            self.kept[stage - 2] = 0
+            self.active.fill_(max(int(self.active), stage - 1))   # the stages run so far
+        return True
+
+    def _load_from_state_dict(self, state, prefix, *args, **kwargs):
+        # checkpoints saved before stage_selection existed kept every scale
+        state.setdefault(prefix + "kept", torch.ones(len(self.grids), dtype=torch.long))
+        super()._load_from_state_dict(state, prefix, *args, **kwargs)
+
     def _freeze(self) -> None:
         stage = getattr(self, "_stage", None)
         mode = self.cfg.finetune if stage is not None and stage > 1 else "all"
@@ -302,7 +322,8 @@ class SSRL(RTFM):
 
     # -- inputs ------------------------------------------------------------------------------
     def active_scales(self) -> list[str]:
-        return [grid_name(g) for g in self.grids[:int(self.active)]]
+        return [grid_name(g) for i, g in enumerate(self.grids[:int(self.active)])
+                if int(self.kept[i])]
 
     def _patches(self, batch: Batch, name: str) -> torch.Tensor:
         have = batch.patches or {}

@@ -239,15 +239,21 @@ def optimise_stages(model: methods.Method, setup: Setup, out: Path, seed: int, v
                     patience: int | None, resume: bool, max_minutes: float | None, smooth: int,
                     progress: bool, ctx: Dist | None = None) -> Progress:
     """:func:`optimise` once per stage of the method (most have one; SSRL adds a patch scale per
-    stage). Each stage starts from the previous stage's validation-chosen checkpoint, keeps its
-    resume state in ``stages/<s>/`` and gets its own ``max_minutes``; the run's history
-    concatenates the stages (rows carry ``stage``) and the final model is the last stage's
-    choice."""
+    stage). Each stage starts from the model the stages before it left, keeps its resume state
+    in ``stages/<s>/`` and gets its own ``max_minutes``; the run's history concatenates the
+    stages (rows carry ``stage``).
+
+    A stage whose validation-chosen checkpoint does not validate better than the model it
+    started from (the rule that picks checkpoints inside a stage, :func:`_better`) is left
+    out when the method allows it (:meth:`~wsvad.methods.Method.leave_out_stage`; SSRL's
+    ``stage_selection``): the model goes back to that starting point, without what the stage
+    added, and the next stage starts from there. The chosen row records ``stages_left_out``."""
     n = model.stage_count()
     if n == 1:
         return optimise(model, setup, out, seed, val_every, patience, resume, max_minutes,
                         smooth, progress, ctx)
     total = Progress()
+    left_out: list[int] = []
     for stage in range(1, n + 1):
         model.begin_stage(stage)
         where = out / "stages" / str(stage)
@@ -256,18 +262,38 @@ def optimise_stages(model: methods.Method, setup: Setup, out: Path, seed: int, v
         st = optimise(model, setup, where, seed, val_every, patience,
                       resume and (where / "resume.json").is_file(), max_minutes, smooth,
                       progress, ctx)
-        if st.best_state is not None:
-            model.load_state_dict(st.best_state)
-        if ctx is not None:
-            ctx.sync(model)           # every rank starts the next stage from rank 0's choice
         offset = total.iteration
         for row in st.history:
             total.history.append({**row, "stage": stage, "iteration": row["iteration"] + offset})
         total.iteration += st.iteration
-        total.best = None if st.best is None else {**st.best, "stage": stage}
-        total.best_iteration = offset + (st.best_iteration or st.iteration)
+        kept = total.best is None or st.best is None or _stage_improves(st.best, total.best)
+        if kept or total.best_state is None or not model.leave_out_stage(stage, dry_run=True):
+            if st.best_state is not None:
+                model.load_state_dict(st.best_state)
+            total.best = None if st.best is None else {**st.best, "stage": stage}
+            total.best_iteration = offset + (st.best_iteration or st.iteration)
+        else:                         # back to where the stage started, without its part
+            model.load_state_dict(total.best_state)
+            model.leave_out_stage(stage)
+            left_out.append(stage)
+            if ctx is None or ctx.main:
+                tqdm.write(f"stage {stage} left out: its best validation (video AUC "
+                           f"{st.best['val_auc_smoothed']:.3f}, loss {st.best['val_loss']:.4g}) "
+                           f"is not better than the model it started from (stage "
+                           f"{total.best['stage']}: {total.best['val_auc_smoothed']:.3f}, "
+                           f"{total.best['val_loss']:.4g})")
+        if ctx is not None:
+            ctx.sync(model)           # every rank starts the next stage from rank 0's choice
         total.best_state = copy.deepcopy(model.state_dict())
+    if total.best is not None:
+        total.best["stages_left_out"] = left_out
     return total
+
+
+def _stage_improves(chosen: dict, start: dict) -> bool:
+    """Whether a stage's chosen checkpoint validates better than the model it started from:
+    the rule that chooses checkpoints inside a stage, across stages."""
+    return _better(chosen, start)
 
 
 def _select(model: methods.Method, val: BagSet, row: dict, st: Progress, smooth: int,
