@@ -21,8 +21,17 @@ and never loads the previous one; not copied). ``finetune`` says what trains aft
 (BatchNorm statistics included), the step-by-step reading of the paper; ``patches`` — every
 active scale's PSR + MPA, the VTR and classifier frozen (the official code's ``train_part``
 parameter groups); ``all`` — every active part fine-tunes. ``staged=false`` trains all scales
-jointly from the start (the paper calls that hard to optimise). ``share_psr`` — one PSR for
-every scale (paper Table 1 "share parameters").
+jointly from the start (the paper calls that hard to optimise). ``stage_selection`` (a named
+deviation): ``validated`` (default) — a stage whose chosen checkpoint does not validate better
+than the model it started from (the trainer's own rule: video AUC, ties broken by the
+validation loss) is left out: the model returns to that start, the stage's scale leaves the sum
+and the heat map, and the next stage starts from there; ``always`` keeps every stage (the
+paper, which reports every scale helping on UCF-Crime and ShanghaiTech). Why: on a fresh plaza
+rendering (seed 2026, ``--static --patches``, seed 1) stage 1 scored frame AUC 0.881 on the test
+set and the stages after it 0.781, 0.713, 0.735 (looked up after the run, a diagnostic), while
+the validation loss rose from 0.598 to 0.753, 0.970 and 0.864 at the same checkpoints — the
+validation videos said so; nothing read it (docs/results.md, "SSRL, stage by stage").
+``share_psr`` — one PSR for every scale (paper Table 1 "share parameters").
 
 ``localize`` (Sect. 4.5): for each active scale, the PSR non-local attention M ``[P, P]`` of
 each snippet, column sums w'_n = Σ_m w_{m,n} — taken as |w'_n − median_n w'_n|, because a
