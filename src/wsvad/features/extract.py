@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -148,7 +149,10 @@ def extract(inputs: str | Path, out: str | Path, backbone: str = "effnet-lite0+m
         _ENCODER = plan.encoder
         _collect(plan, map(_encode, plan.todo), t0, progress)
     else:
-        with ProcessPoolExecutor(workers, initializer=_init_worker,
+        # spawn, not fork: a process that has run torch holds OpenMP locks a forked worker
+        # inherits locked (a test run hung so, in a worker waiting on a futex)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_init_worker,
                                  initargs=(plan.kwargs, threads)) as pool:
             _collect(plan, pool.map(_encode, plan.todo), t0, progress)
     if "maps_trunk" in plan.writer.contract.stream_names:
