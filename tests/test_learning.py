@@ -33,8 +33,10 @@ def test_raw_magnitude_is_not_the_answer(bench):
 
 def test_rtfm_learns_and_separates_magnitudes(bench, tmp_path):
     torch.set_num_threads(2)
-    res = train(bench, "rtfm", tmp_path / "rtfm", {"iterations": 300},
-                seed=0, val_every=10, progress=False)
+    # 16 + 16 videos a step (the default is 32 + 32): half the time, frame AUC 0.909 / 0.877
+    # (seeds 0 / 1) against 0.913 / 0.872 at 32 + 32
+    res = train(bench, "rtfm", tmp_path / "rtfm", {"iterations": 300, "batch_size": 16},
+                seed=0, val_every=25, progress=False)
     assert res.metrics["frame_auc"] > 0.80, res.metrics
     assert res.metrics["abnormal_only_auc"] > 0.7
     # the feature-magnitude gap between abnormal and normal videos' top-k snippets grows
@@ -60,6 +62,7 @@ def _magnitude_gap(model, ds) -> float:
 
 
 def test_mil_learns(bench, tmp_path):
-    res = train(bench, "mil", tmp_path / "mil", {"iterations": 800}, seed=0, val_every=25,
+    # 400 steps: frame AUC 0.723 (seed 0) against 0.734 at 800, in half the time
+    res = train(bench, "mil", tmp_path / "mil", {"iterations": 400}, seed=0, val_every=25,
                 patience=None, progress=False)
     assert res.metrics["frame_auc"] > 0.65, res.metrics
