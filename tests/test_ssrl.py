@@ -432,3 +432,37 @@ def test_stages_that_do_not_validate_better_are_left_out(store, tmp_path, monkey
         stage1.eval()
         batch = _batch(t=12, dp=8)
         torch.testing.assert_close(model.predict(batch).scores, stage1.predict(batch).scores)
+
+
+def test_patch_stages_draw_their_own_batch_size(store, tmp_path, monkeypatch):
+    """``patch_batch_size`` sets the videos a step in stages ≥ 2; stage 1 keeps ``batch_size``
+    (and without it every stage does). Each stage's steps collate only the streams it reads."""
+    from wsvad.training import trainer
+    sizes: list[int] = []
+    collated: list[set] = []
+
+    class Recording(trainer.BalancedBags):
+        def __init__(self, bags, per_class, *args, **kwargs):
+            sizes.append(per_class)
+            super().__init__(bags, per_class, *args, **kwargs)
+
+        def next(self):
+            batch = super().next()
+            collated.append({k for k in ("features", "motion_grid", "motion_desc")
+                             if getattr(batch, k) is not None} | set(batch.patches or {}))
+            return batch
+
+    monkeypatch.setattr(trainer, "BalancedBags", Recording)
+    spec, _ = store
+    for extra, expected in (({"patch_batch_size": 3}, [8, 3, 3]), ({}, [8, 8, 8])):
+        sizes.clear()
+        train(spec, "ssrl", tmp_path / f"run{len(extra)}",
+              {"scales": "2x3,3x5", "iterations": 2, "batch_size": 8, "psr_dim": 16, **extra},
+              seed=0, val_every=1, val_fraction=0.2, progress=False)
+        assert sizes == expected
+        stages = [collated[0], collated[2], collated[4]]             # two steps a stage
+        assert stages == [{"features"}, {"features", "motion_grid", "2x3"},
+                          {"features", "motion_grid", "2x3", "3x5"}]
+        collated.clear()
+    with pytest.raises(ConfigError, match="patch_batch_size"):
+        methods.create("ssrl", dim=16, patch_batch_size=0)

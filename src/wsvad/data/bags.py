@@ -97,8 +97,9 @@ class BagSet:
         return np.lib.format.open_memmap(self._tmp / f"{key}.npy", mode="w+", dtype=v.dtype,
                                          shape=shape)
 
-    def video(self, i: int) -> VideoStreams:
-        out = {k: v[i] for k, v in self.arrays.items()}
+    def video(self, i: int, streams: tuple[str, ...] | None = None) -> VideoStreams:
+        """Video ``i``'s streams (only ``streams`` of the array streams, when given)."""
+        out = {k: v[i] for k, v in self.arrays.items() if streams is None or k in streams}
         out.update({k: v[i] for k, v in self.rows.items()})
         return out
 
@@ -143,8 +144,9 @@ class BalancedBags:
     """
 
     def __init__(self, bags: BagSet, batch: int, seed: int, crops_per_step: int | None = None,
-                 part: tuple[int, int] = (0, 1)):
+                 part: tuple[int, int] = (0, 1), streams: tuple[str, ...] | None = None):
         self.bags, self.batch, self.crops_per_step = bags, batch, crops_per_step
+        self.streams = streams          # collate only these array streams (None: all)
         self.rank, self.world = part
         self.labels = np.asarray(bags.labels, int)
         self.rng = np.random.default_rng(seed)
@@ -175,7 +177,7 @@ class BalancedBags:
             {len(normal) + j for j in range(self.rank, len(abnormal), self.world)}
         keep = [k for k in range(len(full)) if k in mine]
         idx = [full[k] for k in keep]
-        videos = [self.bags.video(i) for i in idx]
+        videos = [self.bags.video(i, self.streams) for i in idx]
         if self.crops_per_step is not None and videos and "features" in videos[0]:
             c = videos[0]["features"].shape[1]
             if self.crops_per_step < c:        # drawn for the full batch: the streams agree

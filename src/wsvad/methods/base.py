@@ -267,6 +267,15 @@ class Method(nn.Module):
     def begin_stage(self, stage: int) -> None:
         """Set up stage ``stage`` (1-based): what is active, what is frozen."""
 
+    def step_streams(self) -> tuple[str, ...] | None:
+        """The streams a training step of the stage begun last reads (None: every stream the
+        run loaded); the sampler collates only these."""
+        return None
+
+    def stage_batch_size(self) -> int:
+        """Videos of each kind per step in the stage begun last (default: ``batch_size``)."""
+        return self.cfg.batch_size
+
     def leave_out_stage(self, stage: int, dry_run: bool = False) -> bool:
         """Take out what stage ``stage`` added (the trainer calls it, after restoring the model
         the stage started from, when the stage did not validate better than that model).
@@ -349,7 +358,12 @@ class Method(nn.Module):
         return Output(scores=outputs["scores"], classes=outputs.get("classes"))
 
     def check_input(self, batch: Batch) -> None:
-        batch.require(*self.needs, method=self.name)
+        needs = self.needs
+        wanted = self.step_streams() if self.training else None
+        if wanted is not None:       # a training step carries only what its stage reads
+            names = {"patches" if w.startswith("patches_") else w for w in wanted}
+            needs = tuple(s for s in needs if s in names)
+        batch.require(*needs, method=self.name)
         x = batch.features
         if x is not None and (x.ndim != 4 or x.shape[-1] != self.dim):
             raise DataError(f"{self.name}: expected features [B, crops, T, {self.dim}], "

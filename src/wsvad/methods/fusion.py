@@ -83,6 +83,15 @@ class LateFusion(Method):
         for m in self.members:
             m.begin_stage(stage)
 
+    def step_streams(self) -> tuple[str, ...] | None:
+        wanted = [m.step_streams() for m in self.members]
+        if any(w is None for w in wanted):
+            return None
+        return tuple(dict.fromkeys(s for w in wanted for s in w))
+
+    def stage_batch_size(self) -> int:
+        return self.members[0].stage_batch_size()
+
     def leave_out_stage(self, stage: int, dry_run: bool = False) -> bool:
         if not all(m.leave_out_stage(stage, dry_run=True) for m in self.members):
             return False

@@ -32,6 +32,9 @@ set and the stages after it 0.781, 0.713, 0.735 (looked up after the run, a diag
 the validation loss rose from 0.598 to 0.753, 0.970 and 0.864 at the same checkpoints — the
 validation videos said so; nothing read it (docs/results.md, "SSRL, stage by stage").
 ``share_psr`` — one PSR for every scale (paper Table 1 "share parameters").
+``patch_batch_size`` (unset: ``batch_size`` in every stage, the paper's 32) — the videos of each
+kind a step in the patch stages only, a CPU budget: stage 1 reads the clip features alone and
+is cheap at the paper's batch, the patch stages are not.
 
 ``localize`` (Sect. 4.5): for each active scale, the PSR non-local attention M ``[P, P]`` of
 each snippet, column sums w'_n = Σ_m w_{m,n} — taken as |w'_n − median_n w'_n|, because a
@@ -147,9 +150,12 @@ class SSRLConfig(RTFMConfig):
     mpa_init: float = 1.0           # MPA's last FC starts at this × its Xavier weights
     stage_selection: str = "validated"  # "validated": a stage that does not validate better
     #                                     than its start is left out; "always": every stage kept
+    patch_batch_size: int | None = None  # videos of each kind a step in stages ≥ 2 (None:
+    #                                      batch_size, as the paper); a CPU budget (docstring)
     weight_decay: float | None = 5e-4   # type: ignore[assignment]  # paper Sect. 4.2
 
     RANGES = {**RTFMConfig.RANGES, "mpa_stride": (1, 2, True, True),
+              "patch_batch_size": (1, None, True, False),
               "psr_dim": (4, None, True, False), "mpa_init": (0, None, False, False)}
     CHOICES = {**RTFMConfig.CHOICES, "finetune": ("branch", "patches", "all"),
                "heatmap": ("attention", "deviation"), "motion_cells": SOURCES,
@@ -282,6 +288,21 @@ class SSRL(RTFM):
         self._stage = stage if self.cfg.staged else None
         self.active.fill_(stage - 1 if self.cfg.staged else len(self.grids))
         self._freeze()
+
+    def step_streams(self) -> tuple[str, ...]:
+        """The clip features, the active scales' patches and (``patch_motion``) the flow cells:
+        stage 1 collates no patch at all (a quarter of its step at 27 + 27 plaza videos)."""
+        scales = self.active_scales()
+        motion = (STREAM[self.cfg.motion_cells],) if scales and self.motion_width else ()
+        return ("features", *(f"patches_{n}" for n in scales), *motion)
+
+    def stage_batch_size(self) -> int:
+        """``batch_size`` in stage 1 (RTFM on the clip features), ``patch_batch_size`` (when
+        set) in the patch stages."""
+        stage = getattr(self, "_stage", None)
+        if stage is not None and stage > 1 and self.cfg.patch_batch_size:
+            return self.cfg.patch_batch_size
+        return self.cfg.batch_size
 
     def leave_out_stage(self, stage: int, dry_run: bool = False) -> bool:
         """Stage ``stage`` ≥ 2 added scale ``stage − 1``; with ``stage_selection='validated'``

@@ -180,9 +180,10 @@ def optimise(model: methods.Method, setup: Setup, out: Path, seed: int, val_ever
     Under torchrun (``ctx``) each rank draws its share of the batch, gradients are averaged and
     rank 0 alone validates and saves (:mod:`wsvad.training.distributed`)."""
     cfg, ctx = model.cfg, ctx or Dist()
-    sampler = BalancedBags(setup.fit, cfg.batch_size, seed, cfg.crops_per_step,
-                           (ctx.rank, ctx.world))
-    smallest = min(cfg.batch_size, *(int(np.sum(np.asarray(setup.fit.labels) == c))
+    size = model.stage_batch_size()
+    sampler = BalancedBags(setup.fit, size, seed, cfg.crops_per_step, (ctx.rank, ctx.world),
+                           streams=model.step_streams())
+    smallest = min(size, *(int(np.sum(np.asarray(setup.fit.labels) == c))
                                      for c in (0, 1)))
     if ctx.world > smallest:
         raise WsvadError(f"{ctx.world} processes but only {smallest} bags of a kind per step: "
