@@ -49,21 +49,30 @@ def abnormal_heatmaps(model, spec: Path, streams: tuple[str, ...]):
             yield e.name, model.localize(batch, out)[0].heatmaps
 
 
-def scene_run(root: Path, method: str, seconds: float, **extract_kw):
-    """Generated plaza scenes (4 + 4 training, 2 + 2 test videos, 2 cameras) → a store with
-    ``extract_kw`` → the demo's spec → ``method`` trained 20 steps; returns the training
-    result (the run is in ``root / "run"``, the videos in ``root / "scenes" / "videos"``)."""
-    from wsvad.datasets.scenes import SceneDatasetConfig, make_scene_dataset
+def scene_run(root: Path, scenes: Path, method: str, **extract_kw):
+    """The shared plaza rendering ``scenes`` (the :func:`plaza_scenes` fixture, linked as
+    ``root / "scenes"``) → a store with ``extract_kw`` → the demo's spec → ``method`` trained
+    20 steps; returns the training result (the run is in ``root / "run"``)."""
     from wsvad.demo import SPEC
     from wsvad.features import extract
     from wsvad.training import train
-    make_scene_dataset(root / "scenes", SceneDatasetConfig(4, 4, 2, 2, seconds=seconds,
-                                                           cameras=2), progress=False)
+    (root / "scenes").symlink_to(scenes, target_is_directory=True)
     rep = extract(root / "scenes" / "videos", root / "store", progress=False, **extract_kw)
     assert not rep.failed, rep.failed
     (root / "spec.yaml").write_text(SPEC)
     return train(root / "spec.yaml", method, root / "run", {"iterations": 20},
                  val_fraction=0.25, progress=False)
+
+
+@pytest.fixture(scope="session")
+def plaza_scenes(tmp_path_factory) -> Path:
+    """Generated plaza scenes rendered once for every end-to-end test: 4 + 4 training and
+    2 + 2 test videos of 3 s from 2 cameras. Tests read them and never write there."""
+    from wsvad.datasets.scenes import SceneDatasetConfig, make_scene_dataset
+    root = tmp_path_factory.mktemp("plaza") / "scenes"
+    make_scene_dataset(root, SceneDatasetConfig(4, 4, 2, 2, seconds=3.0, cameras=2),
+                       progress=False)
+    return root
 
 
 @pytest.fixture(scope="session")
@@ -78,15 +87,13 @@ from wsvad.demo import SPEC as SCENE_SPEC  # noqa: E402  (the demo's own spec)
 
 
 @pytest.fixture(scope="session")
-def scene_runs(tmp_path_factory) -> Path:
+def scene_runs(tmp_path_factory, plaza_scenes) -> Path:
     """Plaza videos → motion features → a MIL and an RTFM run (small and quick: the point is
     the plumbing from video to alerts, not accuracy)."""
-    from wsvad.datasets.scenes import SceneDatasetConfig, make_scene_dataset
     from wsvad.features import extract
     from wsvad.training import train
     root = tmp_path_factory.mktemp("scene_runs")
-    make_scene_dataset(root / "scenes", SceneDatasetConfig(4, 4, 2, 2, seconds=3.0, cameras=2),
-                       progress=False)
+    (root / "scenes").symlink_to(plaza_scenes, target_is_directory=True)
     rep = extract(root / "scenes" / "videos", root / "store", backbone="motion", progress=False)
     assert not rep.failed
     (root / "spec.yaml").write_text(SCENE_SPEC)

@@ -54,6 +54,18 @@ def test_same_video_twice_gives_identical_features(ped2_store, tmp_path):
                                   np.load(ped2_store / "store" / "features" / "Train001.npy"))
 
 
+def test_extract_gives_the_caller_its_torch_threads_back(ped2_store, tmp_path):
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        extract(ped2_store / "in" / "Train001.mp4", tmp_path / "s", backbone="motion",
+                threads=1, progress=False)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_resume_skips_and_broken_video_is_reported(ped2_store, tmp_path, capsys):
     store = tmp_path / "store"
     shutil.copytree(ped2_store / "store", store)

@@ -269,12 +269,12 @@ def test_end_to_end_trains_the_backbone_tail_only_when_asked(tmp_path):
     assert all(p.requires_grad for p in frozen.phi2.parameters())
 
 
-def test_detect_names_the_class_of_each_alert(tmp_path):
+def test_detect_names_the_class_of_each_alert(tmp_path, plaza_scenes):
     """Video → maps → a GIG run with the plaza's classes → detect: every alert says what."""
     import json
 
     from wsvad.detect.job import detect
-    res = scene_run(tmp_path, "gig", 2.0, maps=True)      # the default backbone: + flow cells
+    res = scene_run(tmp_path, plaza_scenes, "gig", maps=True)  # default backbone: + flow cells
     names = load_checkpoint(tmp_path / "run" / "model")[0].class_names()
     assert len(names) >= 2 and "confusion" in res.metrics
     video = next((tmp_path / "scenes" / "videos").glob("test_*.mp4"))

@@ -3,7 +3,7 @@ chance (0.5) and the raw-feature-magnitude detector by a clear margin, within a 
 
 Bounds: chance is 0.5; scoring each snippet by its raw ℓ2 norm — the shortcut the benchmark's
 ordinary bursts are there to defeat — stays near chance (asserted below). The measured AUCs
-(seed 0, these settings) are about 0.9 for RTFM and 0.75 for MIL; the bounds sit well under them
+(seed 0, these settings) are about 0.9 for both; the bounds sit well under them
 so that a different seed does not fail, and well over what a model that learned nothing gets.
 """
 
@@ -33,9 +33,10 @@ def test_raw_magnitude_is_not_the_answer(bench):
 
 def test_rtfm_learns_and_separates_magnitudes(bench, tmp_path):
     torch.set_num_threads(2)
-    # 16 + 16 videos a step (the default is 32 + 32): half the time, frame AUC 0.909 / 0.877
-    # (seeds 0 / 1) against 0.913 / 0.872 at 32 + 32
-    res = train(bench, "rtfm", tmp_path / "rtfm", {"iterations": 300, "batch_size": 16},
+    # 16 + 16 videos a step (the default is 32 + 32) for 150 steps, a CPU budget: frame AUC
+    # 0.909 / 0.858 / 0.888 (seeds 0 / 1 / 2); 0.909 / 0.877 at 300 steps, 0.913 / 0.872 at 300
+    # steps of 32 + 32
+    res = train(bench, "rtfm", tmp_path / "rtfm", {"iterations": 150, "batch_size": 16},
                 seed=0, val_every=25, progress=False)
     assert res.metrics["frame_auc"] > 0.80, res.metrics
     assert res.metrics["abnormal_only_auc"] > 0.7
@@ -62,7 +63,9 @@ def _magnitude_gap(model, ds) -> float:
 
 
 def test_mil_learns(bench, tmp_path):
-    # 400 steps: frame AUC 0.723 (seed 0) against 0.734 at 800, in half the time
-    res = train(bench, "mil", tmp_path / "mil", {"iterations": 400}, seed=0, val_every=25,
-                patience=None, progress=False)
+    # Adagrad at 10x the paper's learning rate (0.01), a CPU budget: at the paper's 0.001,
+    # 400 steps are too few to learn this benchmark reliably (frame AUC 0.723 / 0.537 / 0.620 /
+    # 0.675 on seeds 0-3); at 0.01, 300 steps give 0.897 / 0.750 / 0.734 / 0.885
+    res = train(bench, "mil", tmp_path / "mil", {"iterations": 300, "lr": 0.01}, seed=0,
+                val_every=25, patience=None, progress=False)
     assert res.metrics["frame_auc"] > 0.65, res.metrics

@@ -102,7 +102,7 @@ def test_detect_rebuilds_the_static_encoder_from_a_runs_contract():
     assert not encoder_for(VideoEncoder("motion").contract(), None, "run").static
 
 
-def test_video_to_static_store_to_run_to_detect(tmp_path):
+def test_video_to_static_store_to_run_to_detect(tmp_path, plaza_scenes):
     """extract --static → a store with the static part and streams → a MIL run → detect on a
     new video rebuilds the same encoder (the contract check passes) and scores it."""
     import json
@@ -112,7 +112,7 @@ def test_video_to_static_store_to_run_to_detect(tmp_path):
     from wsvad.data.readers import StoreSource
     from wsvad.detect.job import detect
 
-    scene_run(tmp_path, "mil", 2.0, backbone="motion", static=True)
+    scene_run(tmp_path, plaza_scenes, "mil", backbone="motion", static=True)
     store = StoreSource(tmp_path / "store")
     name = store.names(tmp_path / "scenes" / "train.txt")[0]
     assert store.contract(name).parts == (("motion", 208), ("static", 20))

@@ -276,7 +276,7 @@ def _tube_store(root, n_train=48, n_test=24, t=12, d=16, seed=0):
 def test_wsstad_learns_which_tube_when_and_where(tmp_path, relation):
     spec = _tube_store(tmp_path)
     torch.set_num_threads(2)
-    res = train(spec, "wsstad", tmp_path / "run", {"iterations": 300, "relation": relation},
+    res = train(spec, "wsstad", tmp_path / "run", {"iterations": 150, "relation": relation},
                 seed=0, val_every=25, patience=None, progress=False)
     m = res.metrics
     assert m["tube_video_auc"] > 0.95, m
@@ -321,11 +321,11 @@ def test_hog_people_detector_boxes_on_ped2_and_a_clear_error_without_it(monkeypa
         B.PeopleDetector()
 
 
-def test_detect_draws_and_reports_the_top_tube(tmp_path):
+def test_detect_draws_and_reports_the_top_tube(tmp_path, plaza_scenes):
     """Video → boxes → tubes → a wsstad run → detect: the top tube is in localization.json,
     each alert carries its box track, and the overlay is written."""
     from wsvad.detect.job import detect
-    res = scene_run(tmp_path, "wsstad", 4.0, backbone="motion", tubes=True)
+    res = scene_run(tmp_path, plaza_scenes, "wsstad", backbone="motion", tubes=True)
     assert "tube_video_auc" in res.metrics and "upper_mean_iou" in res.metrics
     video = next(p for p in sorted((tmp_path / "scenes" / "videos").glob("test_*.mp4"))
                  if len(np.load(tmp_path / "store" / "tubes" / f"{p.stem}.npy")))

@@ -145,9 +145,13 @@ def extract(inputs: str | Path, out: str | Path, backbone: str = "effnet-lite0+m
     elif workers == 1:
         global _ENCODER
         import torch
+        before = torch.get_num_threads()     # the caller's setting comes back afterwards
         torch.set_num_threads(threads)
         _ENCODER = plan.encoder
-        _collect(plan, map(_encode, plan.todo), t0, progress)
+        try:
+            _collect(plan, map(_encode, plan.todo), t0, progress)
+        finally:
+            torch.set_num_threads(before)
     else:
         # spawn, not fork: a process that has run torch holds OpenMP locks a forked worker
         # inherits locked (a test run hung so, in a worker waiting on a futex)
