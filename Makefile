@@ -18,8 +18,9 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/wsvad demo --out runs/demo
 
+# two pytest-xdist workers, one torch thread each (tests/conftest.py): 2 cores, busy together
 test: $(STAMP) browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # The report test renders the HTML in headless Chromium; install it where we can (Debian, as
 # root), otherwise that test is skipped with a reason.

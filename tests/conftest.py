@@ -1,8 +1,22 @@
+import os
 from pathlib import Path
 
 import pytest
 
 from wsvad.datasets import BenchmarkConfig, make_benchmark
+
+# ``make test`` runs the suite in two pytest-xdist workers on a 2-core machine: each worker gets
+# one torch / OpenCV thread, or the two fight over the cores (OpenMP threads spin-wait)
+TORCH_THREADS = 1 if os.environ.get("PYTEST_XDIST_WORKER") else 2
+
+
+def pytest_configure(config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import cv2
+        import torch
+        torch.set_num_threads(1)
+        cv2.setNumThreads(1)
+
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

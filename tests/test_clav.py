@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import write_store_spec
+from conftest import TORCH_THREADS, write_store_spec
 
 from wsvad import methods
 from wsvad.backbones.video_encoder import EncodedVideo
@@ -148,7 +148,7 @@ def test_clav_learns_where_motion_alone_misleads(tmp_path):
                                             len(ds.frame_labels[e.name])) for e in ds.test}
     baseline = frame_auc(motion_only, ds.frame_labels)
     assert baseline < 0.85                    # busy normal playgrounds rank with the bursts
-    torch.set_num_threads(2)
+    torch.set_num_threads(TORCH_THREADS)
     res = train(spec, "clav", tmp_path / "run", {"iterations": 300, "batch_size": 8},
                 seed=0, val_every=10, progress=False)
     assert res.metrics["frame_auc"] > max(0.95, baseline + 0.1), (baseline, res.metrics)

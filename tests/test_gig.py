@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import abnormal_heatmaps, scene_run, write_store_spec
+from conftest import TORCH_THREADS, abnormal_heatmaps, scene_run, write_store_spec
 
 from wsvad import methods
 from wsvad.backbones.video_encoder import EncodedVideo
@@ -134,7 +134,7 @@ def _maps_store(root, n_train=48, n_test=24, t=8, d=64, seed=0, moving=False):
 
 def test_gig_learns_when_what_and_where(tmp_path):
     spec, spots = _maps_store(tmp_path)
-    torch.set_num_threads(2)
+    torch.set_num_threads(TORCH_THREADS)
     # the paper's Adagrad at 1e-3 moves each weight by about lr·√steps: with 64 channels
     # instead of 1280 it needs far more steps than a test can take (frame AUC 0.55 after
     # 3000), so the rate is raised for the test; the model and losses are the defaults
@@ -230,7 +230,7 @@ def test_gig_sees_anomalies_that_only_move(tmp_path):
     """Maps of noise; the anomaly is fast flow at one spot. With the flow cells on the maps GIG
     learns it; the paper's appearance-only input cannot (chance)."""
     spec, _ = _maps_store(tmp_path, moving=True)
-    torch.set_num_threads(2)
+    torch.set_num_threads(TORCH_THREADS)
     auc = {}
     for motion in (True, False):
         # k = 1 of the 3×3 positions: the moving spot is one position, as k = 5 is of 7×7

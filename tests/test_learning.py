@@ -10,6 +10,7 @@ so that a different seed does not fail, and well over what a model that learned 
 import numpy as np
 import pytest
 import torch
+from conftest import TORCH_THREADS
 
 from wsvad.data import load_dataset
 from wsvad.data.groundtruth import snippet_to_frame
@@ -32,7 +33,7 @@ def test_raw_magnitude_is_not_the_answer(bench):
 
 
 def test_rtfm_learns_and_separates_magnitudes(bench, tmp_path):
-    torch.set_num_threads(2)
+    torch.set_num_threads(TORCH_THREADS)
     # 16 + 16 videos a step (the default is 32 + 32) for 150 steps, a CPU budget: frame AUC
     # 0.909 / 0.858 / 0.888 (seeds 0 / 1 / 2); 0.909 / 0.877 at 300 steps, 0.913 / 0.872 at 300
     # steps of 32 + 32

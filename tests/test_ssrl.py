@@ -5,7 +5,7 @@ generated store whose anomaly lives in one tile only (the whole-frame feature is
 import numpy as np
 import pytest
 import torch
-from conftest import abnormal_heatmaps, write_store_spec
+from conftest import TORCH_THREADS, abnormal_heatmaps, write_store_spec
 
 from wsvad import methods
 from wsvad.backbones.video_encoder import EncodedVideo
@@ -197,7 +197,7 @@ def test_staged_training_loads_each_stage_and_learns_a_one_tile_anomaly(store, t
     """The clip features are noise, so stage 1 (RTFM) cannot learn; the patch stages must.
     With finetune=branch the VTR and classifier at the end are exactly stage 1's choice —
     which holds only if each stage starts from the previous stage's checkpoint."""
-    torch.set_num_threads(2)
+    torch.set_num_threads(TORCH_THREADS)
     spec, spots = store
     # the paper's patch input: here the flow cells are noise, which would only dilute the tile
     res = train(spec, "ssrl", tmp_path / "run",
@@ -223,7 +223,7 @@ def test_patch_flow_finds_an_anomaly_that_only_moves(tmp_path):
     """Patches and clip features are noise; the anomaly is fast flow at one spot. With the
     flow cells on the patches (the default) SSRL learns it and its heat map finds the spot;
     with the paper's appearance-only patches it cannot."""
-    torch.set_num_threads(2)
+    torch.set_num_threads(TORCH_THREADS)
     spec, spots = _patch_store(tmp_path, moving=True)
     auc = {}
     for flow in (True, False):
@@ -319,7 +319,7 @@ def test_late_fusion_runs_the_stages_in_step(tmp_path):
     mean, and the fused model trains through every stage and loads back from its checkpoint.
     (The anomaly is in the clip features too: which member learns a tile alone within a short
     run varies with the seed; SSRL learning tiles is tested above.)"""
-    torch.set_num_threads(2)
+    torch.set_num_threads(TORCH_THREADS)
     parts = (("appearance", 10), ("motion", 6))
     m = methods.create("ssrl", dim=16, parts=parts, fusion="late", scales="2x3,3x5",
                        psr_dim=8)

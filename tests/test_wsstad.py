@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import scene_run, shared, write_store_spec
+from conftest import TORCH_THREADS, scene_run, shared, write_store_spec
 
 from wsvad.backbones.tube_regions import build_tubes, crop_window
 from wsvad.backbones.video_encoder import VideoEncoder
@@ -275,7 +275,7 @@ def _tube_store(root, n_train=48, n_test=24, t=12, d=16, seed=0):
 @pytest.mark.parametrize("relation", [False, True], ids=["default", "relation_module"])
 def test_wsstad_learns_which_tube_when_and_where(tmp_path, relation):
     spec = _tube_store(tmp_path)
-    torch.set_num_threads(2)
+    torch.set_num_threads(TORCH_THREADS)
     res = train(spec, "wsstad", tmp_path / "run", {"iterations": 150, "relation": relation},
                 seed=0, val_every=25, patience=None, progress=False)
     m = res.metrics

@@ -122,8 +122,9 @@ def extract(inputs: str | Path, out: str | Path, backbone: str = "effnet-lite0+m
             threads: int | None = None, ray: str | None = None,
             **encoder_kw: Any) -> ExtractReport:
     """Extract features of every video in ``inputs`` into the store ``out``: ``workers``
-    processes on this machine (``threads`` torch threads each, default cores / workers), or Ray
-    tasks when ``ray`` is given (``"local"`` starts a local cluster with ``workers`` CPUs; else
+    processes on this machine (``threads`` torch threads each; default: one process keeps the
+    process's torch thread count — the cores unless set otherwise —, several share the cores), or
+    Ray tasks when ``ray`` is given (``"local"`` starts a local cluster with ``workers`` CPUs; else
     the address of a running cluster — :mod:`wsvad.features.ray_extract`).
 
     Example:
@@ -135,7 +136,10 @@ def extract(inputs: str | Path, out: str | Path, backbone: str = "effnet-lite0+m
     plan = plan_extraction(inputs, out, shard, layout, backbone=backbone, crops=crops, fps=fps,
                            maps=maps, **encoder_kw)
     workers = max(1, workers)
-    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    if not threads:
+        import torch
+        threads = torch.get_num_threads() if workers == 1 else \
+            max(1, (os.cpu_count() or 1) // workers)
     if ray is not None and not plan.todo:
         _collect(plan, iter(()), t0, progress)       # nothing to do: no cluster to start
     elif ray is not None:
