@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "motion=Test001_motion.npy (repeatable)")
 
     d = _command(sub, "demo", help="generate plaza videos, extract features, train RTFM and "
-                       "MIL, evaluate, write the HTML reports and an overlay video (~7 min)")
+                       "MIL, evaluate, write the HTML reports and an overlay video (~6 min)")
     d.add_argument("--out", type=Path, default=Path("runs/demo"),
                    help="folder for the scenes, store, runs and reports (runs/demo)")
     d.add_argument("--iterations", type=_number(int, 1),
