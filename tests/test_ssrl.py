@@ -407,7 +407,7 @@ def test_a_left_out_stage_leaves_the_sum_and_the_heat_map():
 @pytest.mark.parametrize("improves,selection,left_out", [(False, "validated", [2, 3]),
                                                          (True, "validated", []),
                                                          (False, "always", [])])
-def test_stages_that_do_not_validate_better_are_left_out(store, tmp_path, monkeypatch,
+def test_stages_that_do_not_validate_better_are_left_out(store, tmp_path, monkeypatch, capsys,
                                                          improves, selection, left_out):
     """The trainer compares each stage's chosen checkpoint with the model it started from
     (here forced either way); a left-out stage returns the model to that start, so the
@@ -422,6 +422,11 @@ def test_stages_that_do_not_validate_better_are_left_out(store, tmp_path, monkey
                  "stage_selection": selection}, seed=0, val_every=5, val_fraction=0.2,
                 progress=False)
     assert res.metrics["validation"]["stages_left_out"] == left_out
+    said = capsys.readouterr().out          # each stage's verdict, with its validation margin
+    for stage in (2, 3):
+        assert (f"stage {stage} kept: validation video AUC" in said) == improves
+        assert (f"stage {stage} not better: validation video AUC" in said) == (not improves)
+        assert (f"stage {stage} left out" in said) == (stage in left_out)
     model = load_checkpoint(tmp_path / "run" / "model")[0].eval()
     assert int(model.active) == 2
     assert model.active_scales() == [n for s, n in ((2, "2x3"), (3, "3x5")) if s not in left_out]
