@@ -35,6 +35,22 @@ def test_global_cue_attention_and_top_k_positions_by_hand():
     assert heat.shape == (2, 2, 2) and heat.max() == 1.0 and heat.min() == 0.0
 
 
+def test_relation_cosine_and_projection_by_hand():
+    from wsvad.methods.gig import relation
+    flat = torch.tensor([[[[3.0, 4.0], [0.6, 0.8], [1.0, 0.0]]]])   # [B=1, T=1, n=3, d=2]
+    g = torch.tensor([[3.0, 4.0]])                                 # ‖g‖ = 5
+    # cosine: the direction only, the big and the small aligned vector tie
+    assert relation(flat, g).flatten().tolist() == pytest.approx([1.0, 1.0, 0.6])
+    # projection ⟨x, g⟩ / ‖g‖: (9 + 16) / 5, (1.8 + 3.2) / 5, 3 / 5
+    assert relation(flat, g, "projection").flatten().tolist() == pytest.approx([5.0, 1.0, 0.6])
+    # in the model, k = 1 picks the big deviation only with the projection
+    maps = flat.view(1, 1, 1, 3, 2)
+    picks = [int(methods.create("gig", dim=4, k=1, motion=False, relation=kind).eval()(
+        Batch(None, torch.zeros(1), maps=maps)).extras["relation"][0, 0, 0].argmax())
+        for kind in ("cosine", "projection")]
+    assert picks[1] == 0
+
+
 def test_losses_by_hand():
     m = methods.create("gig", dim=4, p=1, classes="a,b")
     seg = torch.tensor([[[0.8, 0.1, 0.2], [0.6, 0.3, 0.1]],      # normal video, T = 2
