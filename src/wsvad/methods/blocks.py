@@ -29,7 +29,7 @@ class NonLocal1d(nn.Module):
         self.g = nn.Conv1d(channels, inner, 1)
         self.theta = nn.Conv1d(channels, inner, 1)
         self.phi = nn.Conv1d(channels, inner, 1)
-        # the conv's bias (as RTFM's official code has it, so its checkpoints load) is inert:
+        # the conv's bias (as in RTFM's official code, kept for the same layout) is inert:
         # the BatchNorm right after subtracts it again (batch mean in training, a running mean
         # that includes it at test), so it gets no gradient and changes no output
         self.out = nn.Sequential(nn.Conv1d(inner, channels, 1), nn.BatchNorm1d(channels))
