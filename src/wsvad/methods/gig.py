@@ -67,11 +67,13 @@ Choices the paper leaves open (no public code), each with its reason:
   "chooses" the cosine, the default. ``projection`` (an alternative R, a named deviation when
   set) is ⟨X̂_ij, g⟩ / ‖g‖: a cosine keeps the pattern of a position's deviations and drops
   their size, so on our maps it rarely peaks on the small moving object; the projection keeps
-  the size. Measured (3 seeds, ``wsvad compare``, docs/results.md): pointing on Ped2 0.410
-  against 0.209 (the relation takes no trained weights: it moves only with the input
-  normalisation each seed fits, and not with p), on the plaza 0.241 against 0.223; frame AUC on Ped2 0.819 ± 0.012 against 0.843 ± 0.006
-  (p = 8: 0.890 ± 0.014 against 0.913 ± 0.009), on the plaza 0.823 ± 0.003 against 0.813 ±
-  0.005. A better heat map for a point or two of frame AUC on Ped2: not the default.
+  the size. The relation takes no trained weights: it moves only with the input normalisation
+  each seed fits, and not with p. Measured (3 seeds, ``wsvad compare``, docs/results.md):
+  pointing on Ped2 0.410 against 0.209, on the demo plaza 0.241 against 0.223, on a fresh
+  plaza rendering (seed 2026) 0.203 against 0.157; frame AUC on Ped2 0.819 ± 0.012 against
+  0.843 ± 0.006 (p = 8: 0.890 ± 0.014 against 0.913 ± 0.009), on the demo plaza 0.823 ± 0.003
+  against 0.813 ± 0.005, on the fresh rendering 0.653 ± 0.054 against 0.697 ± 0.025. A better
+  heat map for a loss of frame AUC: not the default.
 - *Eq. 11's reduction* (``segment_loss``): the paper writes the multi-class loss like the binary
   ones, with a multi-hot y, and does not say how its 1 + C entries become one number. Default
   ``mean`` (the entries averaged, PyTorch's convention); ``sum`` adds them, which weighs the
